@@ -1,0 +1,196 @@
+// callgate: the command-line entry point. Parses flags with CLI11, loads the configuration
+// (flags > environment > .env > defaults) and hands over to app/.
+//
+// Exit codes: 0 success, 1 a component failed at run time, 2 a usage or configuration error.
+#include "app/app.hpp"
+#include "config/config.hpp"
+#include "core/logging.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using callgate::config::Config;
+using callgate::config::ConfigError;
+
+constexpr int kExitUsage = 2;
+
+// Flags that set configuration variables. Empty strings mean "not given on the command line".
+struct ConfigFlags {
+  std::string env_file;
+  std::string host;
+  std::string port;
+  std::string log_level;
+  std::string environment;
+  std::string database_url;
+  std::string data_dir;
+  std::string io_threads;
+  bool insecure_no_auth = false;
+  std::vector<std::string> assignments;  // --set NAME=VALUE
+
+  void Register(CLI::App& command) {
+    command.add_option("--env-file", env_file, "Read settings from this .env file (default ./.env)");
+    command.add_option("--host", host, "HOST: address to listen on");
+    command.add_option("--port", port, "PORT: TCP port (0 = any free port)");
+    command.add_option("--log-level", log_level, "LOG_LEVEL: trace|debug|info|warning|error|critical");
+    command.add_option("--environment", environment, "ENVIRONMENT: development|production");
+    command.add_option("--database-url", database_url, "DATABASE_URL: sqlite:PATH");
+    command.add_option("--data-dir", data_dir, "DATA_DIR: where recordings and other files go");
+    command.add_option("--io-threads", io_threads, "IO_THREADS: I/O threads (0 = one per core)");
+    command.add_flag("--insecure-no-auth", insecure_no_auth,
+                     "INSECURE_NO_AUTH: serve with no API_KEYS on a public address");
+    command.add_option("-s,--set", assignments, "Set any setting: --set NAME=VALUE (repeatable)");
+  }
+
+  // Returns an error for a malformed --set.
+  std::optional<ConfigError> ToMap(std::map<std::string, std::string, std::less<>>& flags) const {
+    for (const std::string& assignment : assignments) {
+      const auto equals = assignment.find('=');
+      if (equals == std::string::npos || equals == 0) {
+        return ConfigError{"--set", "expected NAME=VALUE, got '" + assignment.substr(0, equals) +
+                                        "...' (the value is not shown)"};
+      }
+      flags[assignment.substr(0, equals)] = assignment.substr(equals + 1);
+    }
+    auto put = [&flags](const char* name, const std::string& value) {
+      if (!value.empty()) flags[name] = value;
+    };
+    put("HOST", host);
+    put("PORT", port);
+    put("LOG_LEVEL", log_level);
+    put("ENVIRONMENT", environment);
+    put("DATABASE_URL", database_url);
+    put("DATA_DIR", data_dir);
+    put("IO_THREADS", io_threads);
+    if (insecure_no_auth) flags["INSECURE_NO_AUTH"] = "true";
+    return std::nullopt;
+  }
+};
+
+int ConfigFailure(const ConfigError& error) {
+  std::fprintf(stderr, "callgate: configuration error: %s\n", error.ToString().c_str());
+  return kExitUsage;
+}
+
+// Loads the configuration, or prints the one error and returns the exit code in `exit_code`.
+std::optional<Config> LoadConfig(const ConfigFlags& flags, int& exit_code) {
+  callgate::config::Inputs inputs;
+  if (auto error = flags.ToMap(inputs.flags)) {
+    exit_code = ConfigFailure(*error);
+    return std::nullopt;
+  }
+  const bool explicit_file = !flags.env_file.empty();
+  inputs.dotenv_path = explicit_file ? flags.env_file : ".env";
+  auto dotenv = callgate::config::ReadDotenvFile(inputs.dotenv_path, explicit_file);
+  if (dotenv.has_error()) {
+    exit_code = ConfigFailure(dotenv.error());
+    return std::nullopt;
+  }
+  if (dotenv->empty() && !explicit_file) inputs.dotenv_path.clear();
+  inputs.dotenv = std::move(*dotenv);
+  inputs.environment = callgate::config::CaptureEnvironment();
+  auto config = callgate::config::Load(inputs);
+  if (config.has_error()) {
+    exit_code = ConfigFailure(config.error());
+    return std::nullopt;
+  }
+  return std::move(*config);
+}
+
+spdlog::level::level_enum SpdlogLevel(callgate::config::LogLevel level) {
+  using callgate::config::LogLevel;
+  switch (level) {
+    case LogLevel::kTrace: return spdlog::level::trace;
+    case LogLevel::kDebug: return spdlog::level::debug;
+    case LogLevel::kInfo: return spdlog::level::info;
+    case LogLevel::kWarning: return spdlog::level::warn;
+    case LogLevel::kError: return spdlog::level::err;
+    case LogLevel::kCritical: return spdlog::level::critical;
+  }
+  return spdlog::level::info;
+}
+
+int PrintConfig(const Config& config) {
+  std::printf("# callgate configuration (.env file: %s)\n",
+              config.dotenv_path.empty() ? "none" : config.dotenv_path.c_str());
+  std::printf("%-34s %-40s %s\n", "SETTING", "VALUE", "SOURCE");
+  for (const auto& setting : callgate::config::Describe(config)) {
+    std::printf("%-34s %-40s %s\n", setting.name.c_str(),
+                setting.value.empty() ? "\"\"" : setting.value.c_str(),
+                std::string(callgate::config::ToString(setting.source)).c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"callgate: a gateway between your automations, phones and desks and ElevenLabs "
+               "Conversational AI agents"};
+  cli.require_subcommand(1);
+  cli.set_version_flag("--version", callgate::app::VersionString());
+
+  ConfigFlags serve_flags;
+  std::string port_file;
+  bool loopback_if_no_keys = false;
+  CLI::App* serve = cli.add_subcommand("serve", "Run the HTTP service");
+  serve_flags.Register(*serve);
+  serve->add_option("--port-file", port_file,
+                    "Write the bound port to this file once listening (useful with --port 0)");
+  serve->add_flag("--loopback-if-no-keys", loopback_if_no_keys,
+                  "With no API_KEYS on a public HOST, listen on 127.0.0.1 instead of refusing "
+                  "(used by `make run`)");
+
+  ConfigFlags config_flags;
+  CLI::App* config_cmd =
+      cli.add_subcommand("config", "Print the effective configuration and where each value "
+                                   "came from (secrets redacted)");
+  config_flags.Register(*config_cmd);
+
+  cli.add_subcommand("version", "Print the version")->callback([] {
+    std::printf("%s\n", callgate::app::VersionString().c_str());
+  });
+
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = cli.exit(e);
+    return code == 0 ? 0 : kExitUsage;
+  }
+
+  callgate::core::SetupLogging(spdlog::level::info, callgate::core::LogFormat::kText);
+  int exit_code = 0;
+
+  if (config_cmd->parsed()) {
+    auto config = LoadConfig(config_flags, exit_code);
+    return config ? PrintConfig(*config) : exit_code;
+  }
+
+  if (serve->parsed()) {
+    auto config = LoadConfig(serve_flags, exit_code);
+    if (!config) return exit_code;
+    if (auto insecure = callgate::config::CheckServeSecurity(*config)) {
+      if (!loopback_if_no_keys) {
+        std::fprintf(stderr, "callgate: refusing to start: %s\n", insecure->ToString().c_str());
+        return kExitUsage;
+      }
+      config->host = "127.0.0.1";
+    }
+    callgate::core::SetupLogging(SpdlogLevel(config->log_level),
+                                 config->environment == callgate::config::Environment::kProduction
+                                     ? callgate::core::LogFormat::kJson
+                                     : callgate::core::LogFormat::kText);
+    if (loopback_if_no_keys && config->host == "127.0.0.1" && config->api_keys.empty()) {
+      spdlog::warn("no API_KEYS configured: listening on 127.0.0.1 only; set API_KEYS to serve "
+                   "other hosts");
+    }
+    return callgate::app::Serve(*config, {.port_file = port_file});
+  }
+  return 0;
+}

@@ -1,0 +1,134 @@
+#include "app/app.hpp"
+
+#include "app/system_routes.hpp"
+#include "http/dispatcher.hpp"
+#include "http/server.hpp"
+#include "metrics/registry.hpp"
+#include "net/runtime.hpp"
+#include "store/database.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#ifndef CALLGATE_VERSION
+#define CALLGATE_VERSION "0.0.0"
+#endif
+#ifndef CALLGATE_GIT_COMMIT
+#define CALLGATE_GIT_COMMIT "unknown"
+#endif
+
+namespace callgate::app {
+namespace {
+
+std::string Compiler() {
+#if defined(__clang__)
+  return std::string("clang ") + __clang_version__;
+#elif defined(__GNUC__)
+  return std::string("g++ ") + __VERSION__;
+#else
+  return "unknown";
+#endif
+}
+
+// Written to a temporary file and renamed, so a reader never sees a partial number.
+bool WritePortFile(const std::string& path, std::uint16_t port) {
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    if (!out) return false;
+    out << port << '\n';
+    if (!out.flush()) return false;
+  }
+  std::error_code ec;
+  std::filesystem::rename(temporary, path, ec);
+  return !ec;
+}
+
+}  // namespace
+
+std::string VersionString() {
+  return std::string("callgate ") + CALLGATE_VERSION + " (commit " + CALLGATE_GIT_COMMIT + ", " +
+         Compiler() + ")";
+}
+
+int Serve(const config::Config& config, const ServeOptions& options) {
+  metrics::Registry registry;
+  registry.AddInfo("callgate_build_info", "Build information; the value is always 1",
+                   {{"version", CALLGATE_VERSION},
+                    {"commit", CALLGATE_GIT_COMMIT},
+                    {"compiler", Compiler()}});
+
+  std::unique_ptr<store::Database> database;
+  try {
+    database = store::Database::Open(config.database_path);
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+  spdlog::info("database {} open (schema version {})", config.database_path,
+               database->schema_version());
+
+  http::Router router;
+  AddSystemRoutes(router, registry, *database);
+  http::Dispatcher dispatcher(router, {.default_max_body_bytes = config.max_body_bytes,
+                                       .api_keys = config.api_keys});
+
+  net::Runtime runtime(config.io_threads);
+  http::Server server(runtime, dispatcher, registry,
+                      {.host = config.host,
+                       .port = config.port,
+                       .max_header_bytes = config.max_header_bytes,
+                       .header_timeout = config.header_timeout,
+                       .idle_timeout = config.idle_timeout,
+                       .body_timeout = config.body_timeout,
+                       .server_name = std::string("callgate/") + CALLGATE_VERSION});
+  std::uint16_t port = 0;
+  try {
+    port = server.Listen();
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+  if (!options.port_file.empty() && !WritePortFile(options.port_file, port)) {
+    spdlog::critical("cannot write the port file {}", options.port_file);
+    return 1;
+  }
+
+  std::atomic<int> signals_seen{0};
+  runtime.OnStopSignal([&](int signal_number) {
+    if (signals_seen.fetch_add(1) > 0) {
+      spdlog::warn("second signal: stopping now");
+      runtime.Stop();
+      return;
+    }
+    spdlog::info("received {}, finishing requests in flight (up to {} ms)",
+                 signal_number == SIGINT ? "SIGINT" : "SIGTERM", config.shutdown_grace.count());
+    server.Shutdown(config.shutdown_grace, [&runtime] { runtime.Stop(); });
+  });
+
+  server.Start();
+  const std::string shown_host =
+      config.host.find(':') != std::string::npos ? "[" + config.host + "]" : config.host;
+  spdlog::info("{} listening on http://{}:{} ({} I/O threads, {} environment)", VersionString(),
+               shown_host, port, runtime.io_threads(), config::ToString(config.environment));
+  if (config.api_keys.empty()) {
+    spdlog::warn(
+        "API_KEYS is empty: routes that place calls or read data are open to anyone who can "
+        "reach {}:{}",
+        shown_host, port);
+  }
+  runtime.Run();
+
+  database->Close();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace callgate::app

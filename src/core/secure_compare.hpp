@@ -1,0 +1,20 @@
+// Constant-time comparison of secrets (API keys, HMAC signatures).
+//
+// Both sides are hashed with SHA-256 first, so the time taken depends neither on where the
+// strings differ nor on their lengths; the digests are then compared with CRYPTO_memcmp.
+// Thread-safe; no allocation.
+#pragma once
+
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace callgate::core {
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
+
+// True when `candidate` equals one of `keys`. Every key is compared (no early exit), so the
+// time does not reveal which key matched or how many keys there are before it.
+bool MatchesAnyKey(std::string_view candidate, std::span<const std::string> keys);
+
+}  // namespace callgate::core

@@ -1,0 +1,439 @@
+#include "http/server.hpp"
+
+#include "core/ids.hpp"
+#include "core/logging.hpp"
+#include "metrics/registry.hpp"
+#include "net/runtime.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <ctime>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+
+namespace callgate::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+struct Connection {
+  explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
+  beast::tcp_stream stream;
+  std::atomic<bool> idle{true};  // waiting for the first byte of a request
+  std::string remote;
+};
+
+std::string HttpDate() {
+  thread_local std::time_t cached_second = 0;
+  thread_local std::string cached;
+  const std::time_t now = std::time(nullptr);
+  if (now != cached_second) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    cached = buf;
+    cached_second = now;
+  }
+  return cached;
+}
+
+// Bounded label values for metrics: unknown methods collapse into "OTHER".
+std::string MethodLabel(std::string_view method) {
+  static constexpr std::string_view kKnown[] = {"GET",    "HEAD",    "POST",  "PUT",
+                                                "DELETE", "OPTIONS", "PATCH"};
+  for (const auto known : kKnown) {
+    if (method == known) return std::string(known);
+  }
+  return "OTHER";
+}
+
+}  // namespace
+
+struct Server::Impl : std::enable_shared_from_this<Impl> {
+  Impl(net::Runtime& rt, const Dispatcher& d, metrics::Registry& registry, ServerOptions opts)
+      : runtime(rt),
+        dispatcher(d),
+        options(std::move(opts)),
+        acceptor(asio::make_strand(rt.context())),
+        requests(registry.AddCounter("callgate_http_requests_total",
+                                     "HTTP requests answered, by route, method and status",
+                                     {"route", "method", "status"})),
+        latency(registry.AddHistogram(
+            "callgate_http_request_duration_seconds",
+            "Time from a request's head being read to its response being written, by route",
+            {"route"}, metrics::LatencyBuckets())),
+        in_flight(registry.AddGauge("callgate_http_requests_in_flight",
+                                    "HTTP requests being handled now", {})
+                      .Get()),
+        open(registry.AddGauge("callgate_http_connections_open", "Open HTTP connections", {})
+                 .Get()),
+        accepted(registry.AddCounter("callgate_http_connections_total",
+                                     "HTTP connections accepted", {})
+                     .Get()) {}
+
+  asio::awaitable<void> AcceptLoop();
+  asio::awaitable<void> Serve(std::shared_ptr<Connection> conn);
+  asio::awaitable<bool> Write(Connection& conn, Response response, const std::string& method,
+                              unsigned version, bool keep_alive, const std::string& request_id);
+  asio::awaitable<Response> Handle(Connection& conn, Prepared prepared, Request request);
+  void Record(const Request& request, const std::string& route, int status, std::size_t bytes,
+              Clock::time_point started);
+
+  net::Runtime& runtime;
+  const Dispatcher& dispatcher;
+  ServerOptions options;
+  tcp::acceptor acceptor;
+  metrics::Family<metrics::Counter>& requests;
+  metrics::Family<metrics::Histogram>& latency;
+  metrics::Gauge& in_flight;
+  metrics::Gauge& open;
+  metrics::Counter& accepted;
+
+  std::atomic<bool> draining{false};
+  mutable std::mutex mutex;
+  std::set<std::shared_ptr<Connection>> connections;
+};
+
+asio::awaitable<void> Server::Impl::AcceptLoop() {
+  auto self = shared_from_this();
+  while (!draining) {
+    auto [ec, socket] =
+        co_await acceptor.async_accept(asio::make_strand(runtime.context()), kTuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || draining || !acceptor.is_open()) co_return;
+      // Out of file descriptors and the like: back off briefly instead of spinning.
+      spdlog::warn("accept failed: {}", ec.message());
+      asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(50));
+      co_await pause.async_wait(kTuple);
+      continue;
+    }
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    auto conn = std::make_shared<Connection>(std::move(socket));
+    const auto endpoint = conn->stream.socket().remote_endpoint(ignored);
+    conn->remote = ignored ? std::string("unknown") : endpoint.address().to_string();
+    {
+      std::lock_guard lock(mutex);
+      connections.insert(conn);
+    }
+    accepted.Increment();
+    open.Add(1);
+    asio::co_spawn(conn->stream.get_executor(), Serve(conn), asio::detached);
+  }
+}
+
+void Server::Impl::Record(const Request& request, const std::string& route, int status,
+                          std::size_t bytes, Clock::time_point started) {
+  const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  requests.WithLabels({route, MethodLabel(request.method), std::to_string(status)}).Increment();
+  latency.WithLabels({route}).Observe(seconds);
+  auto log = core::AccessLogger();
+  if (!log->should_log(spdlog::level::info)) return;
+  // The query string is not logged: it can carry tokens (signed URLs, cursors).
+  if (core::CurrentLogFormat() == core::LogFormat::kJson) {
+    log->info(
+        "{{\"msg\":\"request\",\"remote\":\"{}\",\"method\":\"{}\",\"path\":\"{}\",\"route\":\"{}"
+        "\",\"status\":{},\"bytes\":{},\"duration_ms\":{:.3f},\"request_id\":\"{}\"}}",
+        core::JsonEscape(request.remote_address), core::JsonEscape(request.method),
+        core::JsonEscape(request.path), core::JsonEscape(route), status, bytes, seconds * 1e3,
+        core::JsonEscape(request.request_id));
+  } else {
+    log->info("{} \"{} {}\" {} {}B {:.2f}ms {}", request.remote_address, request.method,
+              request.path, status, bytes, seconds * 1e3, request.request_id);
+  }
+}
+
+asio::awaitable<bool> Server::Impl::Write(Connection& conn, Response response,
+                                          const std::string& method, unsigned version,
+                                          bool keep_alive, const std::string& request_id) {
+  bhttp::response<bhttp::string_body> res;
+  res.version(version);
+  res.result(static_cast<unsigned>(response.status));
+  for (auto& [name, value] : response.headers.All()) res.insert(name, value);
+  res.set(bhttp::field::server, options.server_name);
+  res.set(bhttp::field::date, HttpDate());
+  if (!request_id.empty()) res.set("X-Request-Id", request_id);
+  res.body() = std::move(response.body);
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  if (method == "HEAD") res.body().clear();  // Content-Length still announces the GET body
+  conn.stream.expires_after(options.body_timeout);
+  auto [ec, n] = co_await bhttp::async_write(conn.stream, res, kTuple);
+  co_return !ec;
+}
+
+asio::awaitable<Response> Server::Impl::Handle(Connection& conn, Prepared prepared,
+                                               Request request) {
+  // The handler may answer from any thread (e.g. after blocking work elsewhere); the answer is
+  // parked in `slot` and the timer, cancelled on this connection's strand, wakes us.
+  struct Slot {
+    explicit Slot(const asio::any_io_executor& ex) : timer(ex) {}
+    std::mutex mutex;
+    std::optional<Response> response;
+    asio::steady_timer timer;
+  };
+  auto executor = conn.stream.get_executor();
+  auto slot = std::make_shared<Slot>(executor);
+  slot->timer.expires_at(asio::steady_timer::time_point::max());
+  dispatcher.Run(std::move(prepared), std::move(request), Responder([slot, executor](Response r) {
+                   {
+                     std::lock_guard lock(slot->mutex);
+                     slot->response = std::move(r);
+                   }
+                   asio::post(executor, [slot] { slot->timer.cancel(); });
+                 }));
+  while (true) {
+    {
+      std::lock_guard lock(slot->mutex);
+      if (slot->response) co_return std::move(*slot->response);
+    }
+    co_await slot->timer.async_wait(kTuple);
+  }
+}
+
+asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection> conn) {
+  auto self = shared_from_this();
+  beast::flat_buffer buffer;
+  bool keep_going = true;
+  while (keep_going) {
+    // Between requests: wait for the first byte, quietly closing an idle connection.
+    conn->idle = true;
+    if (draining) break;
+    if (buffer.size() == 0) {
+      conn->stream.expires_after(options.idle_timeout);
+      auto [ec, n] = co_await conn->stream.async_read_some(buffer.prepare(4096), kTuple);
+      if (ec) break;
+      buffer.commit(n);
+    }
+    conn->idle = false;
+
+    const auto started = Clock::now();
+    Request request;
+    request.remote_address = conn->remote;
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
+
+    conn->stream.expires_after(options.header_timeout);
+    auto [hec, hn] = co_await bhttp::async_read_header(conn->stream, buffer, parser, kTuple);
+    if (hec) {
+      std::optional<Response> error;
+      request.request_id = core::NewId("req");
+      if (hec == beast::error::timeout) {
+        error = ErrorResponse(408, "request_timeout",
+                              "the request headers did not arrive within " +
+                                  std::to_string(options.header_timeout.count()) + " ms",
+                              request.request_id);
+      } else if (hec == bhttp::error::header_limit) {
+        error = ErrorResponse(431, "request_header_fields_too_large",
+                              "the request headers exceed " +
+                                  std::to_string(options.max_header_bytes) + " bytes",
+                              request.request_id);
+      } else if (hec != bhttp::error::end_of_stream && hec != asio::error::eof &&
+                 hec != asio::error::connection_reset && hec != asio::error::operation_aborted) {
+        error = ErrorResponse(400, "malformed_request",
+                              "the request is not valid HTTP/1.1: " + hec.message(),
+                              request.request_id);
+      }
+      if (error) {
+        spdlog::warn("{}: {} ({})", conn->remote, error->status, hec.message());
+        request.method = "-";
+        request.path = "-";
+        in_flight.Add(1);
+        const int status = error->status;
+        const std::size_t bytes = error->body.size();
+        co_await Write(*conn, std::move(*error), "", 11, false, request.request_id);
+        in_flight.Add(-1);
+        Record(request, "unmatched", status, bytes, started);
+      }
+      break;
+    }
+
+    in_flight.Add(1);
+    auto& head = parser.get();
+    request.method = std::string(head.method_string());
+    request.target = std::string(head.target());
+    const auto question = request.target.find('?');
+    request.path = request.target.substr(0, question);
+    if (question != std::string::npos) request.query = request.target.substr(question + 1);
+    for (const auto& field : head) {
+      request.headers.Add(std::string(field.name_string()), std::string(field.value()));
+    }
+    const auto supplied_id = request.headers.Get("X-Request-Id");
+    request.request_id = supplied_id && core::IsAcceptableRequestId(*supplied_id)
+                             ? std::string(*supplied_id)
+                             : core::NewId("req");
+    const unsigned version = head.version();
+    bool keep_alive = head.keep_alive();
+    // What the access log needs, kept before `request` moves into the handler.
+    Request logged;
+    logged.remote_address = request.remote_address;
+    logged.method = request.method;
+    logged.path = request.path;
+    logged.request_id = request.request_id;
+
+    Prepared prepared = dispatcher.Prepare(request);
+    const std::string route =
+        prepared.match.route != nullptr ? prepared.match.route->pattern : "unmatched";
+    Response response;
+    if (prepared.early) {
+      response = std::move(*prepared.early);
+      if (!parser.is_done()) keep_alive = false;  // the body was not read: the stream is unusable
+    } else {
+      parser.body_limit(prepared.body_limit);
+      bool body_ok = true;
+      if (!parser.is_done()) {
+        const auto expect = request.headers.Get("Expect");
+        if (expect && beast::iequals(*expect, "100-continue")) {
+          bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, version};
+          conn->stream.expires_after(options.body_timeout);
+          co_await bhttp::async_write(conn->stream, cont, kTuple);
+        }
+        conn->stream.expires_after(options.body_timeout);
+        auto [bec, bn] = co_await bhttp::async_read(conn->stream, buffer, parser, kTuple);
+        if (bec) {
+          body_ok = false;
+          keep_alive = false;
+          if (bec == bhttp::error::body_limit) {
+            response = ErrorResponse(413, "payload_too_large",
+                                     "the request body exceeds the limit of " +
+                                         std::to_string(prepared.body_limit) + " bytes",
+                                     request.request_id,
+                                     {{"limit_bytes", prepared.body_limit}});
+          } else if (bec == beast::error::timeout) {
+            response = ErrorResponse(408, "request_timeout",
+                                     "the request body did not arrive within " +
+                                         std::to_string(options.body_timeout.count()) + " ms",
+                                     request.request_id);
+          } else if (bec == bhttp::error::partial_message || bec == asio::error::eof ||
+                     bec == asio::error::connection_reset) {
+            in_flight.Add(-1);
+            break;  // the client went away mid-body: nobody to answer
+          } else {
+            response = ErrorResponse(400, "malformed_request",
+                                     "the request body could not be read: " + bec.message(),
+                                     request.request_id);
+          }
+        }
+      }
+      if (body_ok) {
+        request.body = std::move(parser.get().body());
+        response = co_await Handle(*conn, std::move(prepared), std::move(request));
+      }
+    }
+    if (draining) keep_alive = false;
+    const int status = response.status;
+    const std::size_t bytes = response.body.size();
+    const bool written = co_await Write(*conn, std::move(response), logged.method, version,
+                                        keep_alive, logged.request_id);
+    in_flight.Add(-1);
+    Record(logged, route, status, bytes, started);
+    keep_going = written && keep_alive;
+  }
+  boost::system::error_code ignored;
+  conn->stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  conn->stream.close();
+  {
+    std::lock_guard lock(mutex);
+    connections.erase(conn);
+  }
+  open.Add(-1);
+}
+
+Server::Server(net::Runtime& runtime, const Dispatcher& dispatcher, metrics::Registry& registry,
+               ServerOptions options)
+    : impl_(std::make_shared<Impl>(runtime, dispatcher, registry, std::move(options))) {}
+
+Server::~Server() = default;
+
+std::uint16_t Server::Listen() {
+  boost::system::error_code ec;
+  const std::string host = impl_->options.host == "localhost" ? "127.0.0.1" : impl_->options.host;
+  const auto address = asio::ip::make_address(host, ec);
+  if (ec) throw std::runtime_error("'" + host + "' is not an IP address: " + ec.message());
+  const tcp::endpoint endpoint(address, impl_->options.port);
+  auto& acceptor = impl_->acceptor;
+  const std::string where = host + ":" + std::to_string(impl_->options.port);
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (ec) throw std::runtime_error("cannot listen on " + where + ": " + ec.message());
+  acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) throw std::runtime_error("cannot listen on " + where + ": " + ec.message());
+  return acceptor.local_endpoint().port();
+}
+
+void Server::Start() {
+  asio::co_spawn(impl_->acceptor.get_executor(), impl_->AcceptLoop(), asio::detached);
+}
+
+void Server::Shutdown(std::chrono::milliseconds grace, std::function<void()> on_done) {
+  auto impl = impl_;
+  impl->draining = true;
+  asio::post(impl->acceptor.get_executor(), [impl] {
+    boost::system::error_code ignored;
+    impl->acceptor.close(ignored);
+  });
+  std::vector<std::shared_ptr<Connection>> snapshot;
+  {
+    std::lock_guard lock(impl->mutex);
+    snapshot.assign(impl->connections.begin(), impl->connections.end());
+  }
+  for (const auto& conn : snapshot) {
+    // On the connection's strand: only a connection waiting for a new request is cut now.
+    asio::post(conn->stream.get_executor(), [conn] {
+      if (conn->idle) conn->stream.cancel();
+    });
+  }
+  // Wait for the connections in flight, polling; cut the rest when the grace period is over.
+  asio::co_spawn(
+      impl->runtime.context(),
+      [impl, grace, done = std::move(on_done)]() -> asio::awaitable<void> {
+        const auto deadline = Clock::now() + grace;
+        asio::steady_timer timer(impl->runtime.context());
+        while (true) {
+          std::vector<std::shared_ptr<Connection>> remaining;
+          {
+            std::lock_guard lock(impl->mutex);
+            remaining.assign(impl->connections.begin(), impl->connections.end());
+          }
+          if (remaining.empty()) break;
+          if (Clock::now() >= deadline) {
+            spdlog::warn("shutdown: grace period over, cutting {} connection(s)",
+                         remaining.size());
+            for (const auto& conn : remaining) {
+              asio::post(conn->stream.get_executor(), [conn] { conn->stream.cancel(); });
+            }
+            break;
+          }
+          timer.expires_after(std::chrono::milliseconds(20));
+          co_await timer.async_wait(kTuple);
+        }
+        if (done) done();
+      },
+      asio::detached);
+}
+
+std::size_t Server::open_connections() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->connections.size();
+}
+
+}  // namespace callgate::http
