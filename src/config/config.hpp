@@ -65,8 +65,8 @@ struct Config {
 
   // Server limits and timing.
   unsigned io_threads = 0;  // resolved by Load(): 0 becomes the number of cores
-  std::size_t max_body_bytes = 1024 * 1024;
-  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_body_bytes = 1024U * 1024U;
+  std::size_t max_header_bytes = 16U * 1024U;
   std::chrono::milliseconds header_timeout{10'000};
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds body_timeout{60'000};
@@ -91,8 +91,8 @@ struct ConfigError {
 
 // Lets Result<T>::value() compile: with a custom error type, boost::system::result finds this by
 // argument-dependent lookup. It throws std::runtime_error(error.ToString()).
-[[noreturn]] void throw_exception_from_error(const ConfigError& error,
-                                             const boost::source_location& location);
+[[noreturn]] void throw_exception_from_error(  // NOLINT(readability-identifier-naming)
+    const ConfigError& error, const boost::source_location& location);
 
 template <class T>
 using Result = boost::system::result<T, ConfigError>;

@@ -55,6 +55,30 @@ std::string HttpDate() {
   return cached;
 }
 
+// A deadline for one read that, unlike tcp_stream's own timeout (which closes the socket),
+// only cancels the pending operation, so a 408 can still be written afterwards.
+class ReadDeadline {
+ public:
+  ReadDeadline(const std::shared_ptr<Connection>& conn, std::chrono::milliseconds timeout)
+      : timer_(conn->stream.get_executor(), timeout), fired_(std::make_shared<bool>(false)) {
+    conn->stream.expires_never();
+    timer_.async_wait([weak = std::weak_ptr<Connection>(conn), fired = fired_](
+                          const boost::system::error_code& ec) {
+      if (ec) return;
+      *fired = true;
+      if (auto c = weak.lock()) c->stream.socket().cancel();
+    });
+  }
+  ~ReadDeadline() { timer_.cancel(); }
+  ReadDeadline(const ReadDeadline&) = delete;
+  ReadDeadline& operator=(const ReadDeadline&) = delete;
+  bool fired() const { return *fired_; }
+
+ private:
+  asio::steady_timer timer_;
+  std::shared_ptr<bool> fired_;
+};
+
 // Bounded label values for metrics: unknown methods collapse into "OTHER".
 std::string MethodLabel(std::string_view method) {
   static constexpr std::string_view kKnown[] = {"GET",    "HEAD",    "POST",  "PUT",
@@ -231,12 +255,15 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection> conn) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
 
-    conn->stream.expires_after(options.header_timeout);
+    std::optional<ReadDeadline> header_deadline;
+    header_deadline.emplace(conn, options.header_timeout);
     auto [hec, hn] = co_await bhttp::async_read_header(conn->stream, buffer, parser, kTuple);
+    const bool header_timed_out = header_deadline->fired();
+    header_deadline.reset();
     if (hec) {
       std::optional<Response> error;
       request.request_id = core::NewId("req");
-      if (hec == beast::error::timeout) {
+      if (header_timed_out) {
         error = ErrorResponse(408, "request_timeout",
                               "the request headers did not arrive within " +
                                   std::to_string(options.header_timeout.count()) + " ms",
@@ -306,8 +333,11 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection> conn) {
           conn->stream.expires_after(options.body_timeout);
           co_await bhttp::async_write(conn->stream, cont, kTuple);
         }
-        conn->stream.expires_after(options.body_timeout);
+        std::optional<ReadDeadline> body_deadline;
+        body_deadline.emplace(conn, options.body_timeout);
         auto [bec, bn] = co_await bhttp::async_read(conn->stream, buffer, parser, kTuple);
+        const bool body_timed_out = body_deadline->fired();
+        body_deadline.reset();
         if (bec) {
           body_ok = false;
           keep_alive = false;
@@ -317,7 +347,7 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection> conn) {
                                          std::to_string(prepared.body_limit) + " bytes",
                                      request.request_id,
                                      {{"limit_bytes", prepared.body_limit}});
-          } else if (bec == beast::error::timeout) {
+          } else if (body_timed_out) {
             response = ErrorResponse(408, "request_timeout",
                                      "the request body did not arrive within " +
                                          std::to_string(options.body_timeout.count()) + " ms",

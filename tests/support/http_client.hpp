@@ -1,0 +1,59 @@
+// Test support: a deliberately simple blocking HTTP/1.1 client over a raw TCP socket, so tests
+// can send exactly the bytes they mean (partial requests, pipelining, oversized headers) and read
+// exactly what the server wrote.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace callgate::testing {
+
+struct HttpResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  std::string Header(const std::string& lower_name) const;
+  bool Closes() const;  // "Connection: close"
+};
+
+class TcpConnection {
+ public:
+  explicit TcpConnection(std::uint16_t port);  // 127.0.0.1
+  ~TcpConnection();
+  TcpConnection(TcpConnection&& other) noexcept;
+  TcpConnection(const TcpConnection&) = delete;
+  TcpConnection& operator=(const TcpConnection&) = delete;
+
+  bool connected() const { return fd_ >= 0; }
+  bool Send(std::string_view bytes);
+  // Reads one response (Content-Length or chunked body; none for HEAD / 1xx / 204 / 304).
+  std::optional<HttpResponse> Read(std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                                   bool head_request = false);
+  // True when the peer closes the connection (read returns 0 or reset) within `timeout`.
+  bool WaitClosed(std::chrono::milliseconds timeout);
+  void Close();
+
+ private:
+  bool Fill(std::chrono::steady_clock::time_point deadline);
+  int fd_ = -1;
+  std::string buffer_;
+};
+
+// Builds "METHOD target HTTP/1.1" with Host and the given headers; adds Content-Length for a body.
+std::string BuildRequest(std::string_view method, std::string_view target,
+                         const std::vector<std::pair<std::string, std::string>>& headers = {},
+                         std::string_view body = {}, bool content_length = true);
+
+// One request on a fresh connection.
+std::optional<HttpResponse> Fetch(std::uint16_t port, std::string_view method,
+                                  std::string_view target,
+                                  const std::vector<std::pair<std::string, std::string>>& headers =
+                                      {},
+                                  std::string_view body = {});
+
+}  // namespace callgate::testing

@@ -1,0 +1,97 @@
+#include "store/database.hpp"
+
+#include "support/process.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <fstream>
+#include <future>
+
+namespace callgate::store {
+namespace {
+
+using callgate::testing::TempDir;
+
+std::string Query(sqlite3* db, const char* sql) {
+  sqlite3_stmt* stmt = nullptr;
+  std::string value;
+  if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) == SQLITE_OK &&
+      sqlite3_step(stmt) == SQLITE_ROW) {
+    value = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+  }
+  sqlite3_finalize(stmt);
+  return value;
+}
+
+std::string OnDatabaseThread(Database& database, const char* sql) {
+  std::promise<std::string> result;
+  EXPECT_TRUE(database.Post([&](sqlite3* db) { result.set_value(Query(db, sql)); }));
+  return result.get_future().get();
+}
+
+TEST(Database, CreatesDirectoriesWalAndMigrations) {
+  TempDir dir;
+  const auto path = (dir.path() / "nested" / "deeper" / "callgate.db").string();
+  auto database = Database::Open(path);
+  EXPECT_EQ(database->schema_version(), 1);
+  EXPECT_EQ(OnDatabaseThread(*database, "PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(OnDatabaseThread(*database, "PRAGMA synchronous"), "2");  // FULL
+  EXPECT_EQ(OnDatabaseThread(*database, "SELECT COUNT(*) FROM schema_migrations"), "1");
+  EXPECT_FALSE(OnDatabaseThread(*database, "SELECT value FROM meta WHERE key='created_at'").empty());
+}
+
+TEST(Database, ReopeningAppliesNothingTwice) {
+  TempDir dir;
+  const auto path = (dir.path() / "callgate.db").string();
+  Database::Open(path)->Close();
+  auto database = Database::Open(path);
+  EXPECT_EQ(OnDatabaseThread(*database, "SELECT COUNT(*) FROM schema_migrations"), "1");
+  EXPECT_EQ(OnDatabaseThread(*database, "SELECT COUNT(*) FROM meta"), "1");
+}
+
+TEST(Database, RefusesASchemaNewerThanItKnows) {
+  TempDir dir;
+  const auto path = (dir.path() / "callgate.db").string();
+  {
+    auto database = Database::Open(path);
+    std::promise<void> done;
+    database->Post([&](sqlite3* db) {
+      sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (999, 'future', 0)", nullptr,
+                   nullptr, nullptr);
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+  try {
+    Database::Open(path);
+    FAIL() << "expected a refusal";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("999"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Database, UnopenablePathIsAClearError) {
+  TempDir dir;
+  const auto file = dir.path() / "a-file";
+  { std::ofstream(file) << "x"; }
+  try {
+    Database::Open((file / "callgate.db").string());  // parent is a regular file
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("a-file"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Database, PingAnswersOnTheDatabaseThread) {
+  TempDir dir;
+  auto database = Database::Open((dir.path() / "callgate.db").string());
+  std::promise<bool> ok;
+  ASSERT_TRUE(database->Post([&](sqlite3* db) { ok.set_value(Database::Ping(db)); }));
+  EXPECT_TRUE(ok.get_future().get());
+  database->Close();
+  EXPECT_FALSE(database->Post([](sqlite3*) {})) << "closed databases refuse work";
+}
+
+}  // namespace
+}  // namespace callgate::store
