@@ -15,8 +15,10 @@ std::string NewId(std::string_view prefix) {
   id.push_back('_');
   const std::uint64_t hi = engine();
   const std::uint64_t lo = engine();
-  for (int i = 0; i < 16; ++i) id.push_back(kHex[(hi >> (60 - 4 * i)) & 0xF]);
-  for (int i = 0; i < 8; ++i) id.push_back(kHex[(lo >> (60 - 4 * i)) & 0xF]);
+  for (int i = 0; i < 16; ++i)
+    id.push_back(kHex[(hi >> (60 - 4 * i)) & 0xF]);
+  for (int i = 0; i < 8; ++i)
+    id.push_back(kHex[(lo >> (60 - 4 * i)) & 0xF]);
   return id;
 }
 

@@ -19,10 +19,9 @@ class JsonFormatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
     const auto time = std::chrono::system_clock::to_time_t(msg.time);
-    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            msg.time.time_since_epoch())
-                            .count() %
-                        1000;
+    const auto millis =
+        std::chrono::duration_cast<std::chrono::milliseconds>(msg.time.time_since_epoch()).count() %
+        1000;
     std::tm tm{};
     gmtime_r(&time, &tm);
     char stamp[96];
@@ -54,8 +53,7 @@ class JsonFormatter final : public spdlog::formatter {
   }
 };
 
-std::shared_ptr<spdlog::logger> MakeLogger(const std::string& name,
-                                           const spdlog::sink_ptr& sink) {
+std::shared_ptr<spdlog::logger> MakeLogger(const std::string& name, const spdlog::sink_ptr& sink) {
   if (auto existing = spdlog::get(name)) spdlog::drop(name);
   auto logger = std::make_shared<spdlog::logger>(name, sink);
   spdlog::register_logger(logger);
@@ -82,7 +80,9 @@ void SetupLogging(spdlog::level::level_enum level, LogFormat format) {
   access->flush_on(spdlog::level::info);
 }
 
-LogFormat CurrentLogFormat() { return g_format.load(); }
+LogFormat CurrentLogFormat() {
+  return g_format.load();
+}
 
 std::shared_ptr<spdlog::logger> AccessLogger() {
   auto logger = spdlog::get("access");
@@ -94,11 +94,21 @@ std::string JsonEscape(std::string_view text) {
   out.reserve(text.size() + 8);
   for (const char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];

@@ -9,7 +9,9 @@ namespace callgate::core {
 Worker::Worker(std::string name, std::size_t max_queue)
     : name_(std::move(name)), max_queue_(max_queue), thread_([this] { Loop(); }) {}
 
-Worker::~Worker() { Stop(); }
+Worker::~Worker() {
+  Stop();
+}
 
 bool Worker::Post(std::function<void()> task) {
   {

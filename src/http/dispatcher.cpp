@@ -2,8 +2,8 @@
 
 #include "core/secure_compare.hpp"
 
-#include <boost/json/stream_parser.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/json/stream_parser.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -21,8 +21,10 @@ std::string Lower(std::string_view text) {
 }
 
 std::string_view Trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
+    text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
+    text.remove_suffix(1);
   return text;
 }
 
@@ -83,11 +85,10 @@ JsonParseResult ParseJsonBody(std::string_view body, std::string_view request_id
       ++column;
     }
   }
-  const std::string message = body.empty()
-                                  ? std::string("the request body is empty; expected JSON")
-                                  : "the request body is not valid JSON: " + ec.message() +
-                                        " at line " + std::to_string(line) + ", column " +
-                                        std::to_string(column);
+  const std::string message = body.empty() ? std::string("the request body is empty; expected JSON")
+                                           : "the request body is not valid JSON: " + ec.message() +
+                                                 " at line " + std::to_string(line) + ", column " +
+                                                 std::to_string(column);
   result.error = ErrorResponse(400, "invalid_json", message, request_id,
                                {{"offset", offset}, {"line", line}, {"column", column}});
   return result;
@@ -95,6 +96,18 @@ JsonParseResult ParseJsonBody(std::string_view body, std::string_view request_id
 
 Dispatcher::Dispatcher(const Router& router, DispatchOptions options)
     : router_(router), options_(std::move(options)) {}
+
+Response Dispatcher::RenderError(int status, std::string_view code, std::string_view message,
+                                 std::string_view request_id, boost::json::object details) const {
+  if (options_.render_error) {
+    return options_.render_error(status, code, message, request_id, std::move(details));
+  }
+  return ErrorResponse(status, code, message, request_id, std::move(details));
+}
+
+void Dispatcher::Observe(const Request& request, const Response& response) const {
+  if (options_.observer) options_.observer(request, response);
+}
 
 Prepared Dispatcher::Prepare(const Request& head) const {
   Prepared prepared;
@@ -104,15 +117,14 @@ Prepared Dispatcher::Prepare(const Request& head) const {
 
   switch (prepared.match.kind) {
     case RouteMatch::Kind::kNotFound:
-      prepared.early = ErrorResponse(404, "not_found",
-                                     "no route for " + head.method + " " + head.path, rid);
+      prepared.early =
+          RenderError(404, "not_found", "no route for " + head.method + " " + head.path, rid);
       return prepared;
     case RouteMatch::Kind::kMethodNotAllowed:
-      prepared.early = ErrorResponse(
-          405, "method_not_allowed",
-          "method " + head.method + " is not allowed for " + head.path + "; allowed: " +
-              prepared.match.allow,
-          rid);
+      prepared.early = RenderError(405, "method_not_allowed",
+                                   "method " + head.method + " is not allowed for " + head.path +
+                                       "; allowed: " + prepared.match.allow,
+                                   rid);
       prepared.early->headers.Set("Allow", prepared.match.allow);
       return prepared;
     case RouteMatch::Kind::kFound:
@@ -123,13 +135,12 @@ Prepared Dispatcher::Prepare(const Request& head) const {
   if (route.options.requires_api_key && !options_.api_keys.empty()) {
     const std::string_view key = PresentedKey(head);
     if (key.empty()) {
-      prepared.early = ErrorResponse(
-          401, "missing_api_key",
-          "this route needs an API key: send it in the X-API-Key header "
-          "(or Authorization: Bearer <key>)",
-          rid);
+      prepared.early = RenderError(401, "missing_api_key",
+                                   "this route needs an API key: send it in the X-API-Key header "
+                                   "(or Authorization: Bearer <key>)",
+                                   rid);
     } else if (!core::MatchesAnyKey(key, options_.api_keys)) {
-      prepared.early = ErrorResponse(401, "invalid_api_key", "the API key is not valid", rid);
+      prepared.early = RenderError(401, "invalid_api_key", "the API key is not valid", rid);
     }
     if (prepared.early) {
       prepared.early->headers.Set("WWW-Authenticate", "Bearer realm=\"callgate\"");
@@ -139,18 +150,18 @@ Prepared Dispatcher::Prepare(const Request& head) const {
 
   if (route.options.max_body_bytes != 0) prepared.body_limit = route.options.max_body_bytes;
   if (const auto length = ContentLength(head); length && *length > prepared.body_limit) {
-    prepared.early = ErrorResponse(
-        413, "payload_too_large",
-        "the request body is " + std::to_string(*length) + " bytes; the limit for this route is " +
-            std::to_string(prepared.body_limit) + " bytes",
-        rid, {{"limit_bytes", prepared.body_limit}});
+    prepared.early = RenderError(413, "payload_too_large",
+                                 "the request body is " + std::to_string(*length) +
+                                     " bytes; the limit for this route is " +
+                                     std::to_string(prepared.body_limit) + " bytes",
+                                 rid, {{"limit_bytes", prepared.body_limit}});
     return prepared;
   }
 
   if (route.options.body == BodyKind::kJson) {
     const auto type = head.headers.Get("Content-Type");
     if (type && !IsJsonContentType(*type)) {
-      prepared.early = ErrorResponse(
+      prepared.early = RenderError(
           415, "unsupported_media_type",
           "Content-Type must be application/json, got '" + std::string(*type) + "'", rid);
       return prepared;
@@ -181,15 +192,14 @@ void Dispatcher::Run(Prepared prepared, Request request, Responder responder) co
   } catch (const std::exception& e) {
     spdlog::error("request {}: unhandled exception in {} {}: {}", request_id, route.method,
                   route.pattern, e.what());
-    responder.Send(ErrorResponse(500, "internal_error",
-                                 "an unexpected error occurred; quote the request id when "
-                                 "reporting it",
-                                 request_id));
+    responder.Send(RenderError(500, "internal_error",
+                               "an unexpected error occurred; quote the request id when "
+                               "reporting it",
+                               request_id));
   } catch (...) {
     spdlog::error("request {}: unknown exception in {} {}", request_id, route.method,
                   route.pattern);
-    responder.Send(ErrorResponse(500, "internal_error", "an unexpected error occurred",
-                                 request_id));
+    responder.Send(RenderError(500, "internal_error", "an unexpected error occurred", request_id));
   }
 }
 

@@ -11,6 +11,7 @@
 #include <boost/json/object.hpp>
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,9 +31,21 @@ struct JsonParseResult {
 };
 JsonParseResult ParseJsonBody(std::string_view body, std::string_view request_id);
 
+// Renders an error the server or dispatcher produces (404, 405, 408, 413, ...). The default is
+// ErrorResponse; the simulator renders the upstream's FastAPI shapes instead.
+using ErrorRenderer =
+    std::function<Response(int status, std::string_view code, std::string_view message,
+                           std::string_view request_id, boost::json::object details)>;
+
+// Sees every request that got as far as its head being read, with its body when it was read,
+// and the response about to be written (the simulator's journal). Called on an I/O thread.
+using RequestObserver = std::function<void(const Request& request, const Response& response)>;
+
 struct DispatchOptions {
   std::size_t default_max_body_bytes = 1024 * 1024;
   std::vector<std::string> api_keys;  // empty = routes that require a key are open (see config)
+  ErrorRenderer render_error;         // empty = ErrorResponse
+  RequestObserver observer;           // empty = none
 };
 
 struct Prepared {
@@ -53,6 +66,11 @@ class Dispatcher {
   void Run(Prepared prepared, Request request, Responder responder) const;
 
   const Router& router() const { return router_; }
+
+  Response RenderError(int status, std::string_view code, std::string_view message,
+                       std::string_view request_id, boost::json::object details = {}) const;
+  void Observe(const Request& request, const Response& response) const;
+  bool observed() const { return static_cast<bool>(options_.observer); }
 
  private:
   const Router& router_;

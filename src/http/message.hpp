@@ -35,6 +35,7 @@ struct Request {
   Headers headers;
   std::string body;
   std::string remote_address;
+  bool tls = false;        // arrived over HTTPS
   std::string request_id;  // from X-Request-Id when acceptable, otherwise generated
 
   // Filled by the dispatcher.
@@ -50,6 +51,8 @@ struct Response {
   int status = 200;
   Headers headers;
   std::string body;
+  // Fault injection (the simulator): drop the connection with a TCP reset, writing nothing.
+  bool abort_connection = false;
 
   static Response Json(int status, const boost::json::value& value);
   static Response Text(int status, std::string text,

@@ -34,8 +34,12 @@ void Responder::Send(Response response) const {
   state_->deliver(std::move(response));
 }
 
-const std::string& Responder::request_id() const { return state_->request_id; }
-void Responder::set_request_id(std::string id) { state_->request_id = std::move(id); }
+const std::string& Responder::request_id() const {
+  return state_->request_id;
+}
+void Responder::set_request_id(std::string id) {
+  state_->request_id = std::move(id);
+}
 
 namespace {
 
@@ -45,8 +49,8 @@ std::vector<std::string> SplitPath(std::string_view path) {
   std::size_t start = 1;
   while (true) {
     const std::size_t slash = path.find('/', start);
-    segments.emplace_back(path.substr(start, slash == std::string_view::npos ? slash
-                                                                               : slash - start));
+    segments.emplace_back(
+        path.substr(start, slash == std::string_view::npos ? slash : slash - start));
     if (slash == std::string_view::npos) break;
     start = slash + 1;
   }
@@ -104,7 +108,8 @@ RouteMatch Router::Match(std::string_view method, std::string_view path) const {
   // Find the best-scoring pattern first, then the method among routes sharing that pattern, so
   // that "/a/{x}" with POST only does not shadow "/a/b" with GET (and 405 lists the right set).
   int best = -1;
-  for (const auto& route : routes_) best = std::max(best, MatchScore(*route, segments));
+  for (const auto& route : routes_)
+    best = std::max(best, MatchScore(*route, segments));
   if (best < 0) return result;
 
   const std::string_view wanted = method == "HEAD" ? std::string_view("GET") : method;

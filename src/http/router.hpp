@@ -61,7 +61,7 @@ struct RouteMatch {
   Kind kind = Kind::kNotFound;
   const Route* route = nullptr;
   std::map<std::string, std::string, std::less<>> params;  // percent-decoded
-  std::string allow;  // for kMethodNotAllowed: "GET, HEAD"
+  std::string allow;                                       // for kMethodNotAllowed: "GET, HEAD"
 };
 
 class Router {

@@ -5,6 +5,7 @@
 #include "metrics/registry.hpp"
 #include "net/runtime.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -15,13 +16,14 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <spdlog/spdlog.h>
+#include <boost/beast/ssl.hpp>
 
 #include <atomic>
 #include <ctime>
 #include <mutex>
 #include <set>
 #include <stdexcept>
+#include <type_traits>
 
 namespace callgate::http {
 namespace {
@@ -33,11 +35,28 @@ using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
-struct Connection {
-  explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
-  beast::tcp_stream stream;
+// What the registry and shutdown need of a connection, whatever its transport.
+struct ConnectionBase {
+  explicit ConnectionBase(asio::any_io_executor ex) : executor(std::move(ex)) {}
+  virtual ~ConnectionBase() = default;
+  ConnectionBase(const ConnectionBase&) = delete;
+  ConnectionBase& operator=(const ConnectionBase&) = delete;
+  virtual void Cancel() = 0;  // cancels pending I/O; call on `executor` (the strand)
+  asio::any_io_executor executor;
   std::atomic<bool> idle{true};  // waiting for the first byte of a request
   std::string remote;
+};
+
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+template <class Stream>
+struct Connection final : ConnectionBase {
+  template <class... Args>
+  explicit Connection(asio::any_io_executor ex, Args&&... args)
+      : ConnectionBase(std::move(ex)), stream(std::forward<Args>(args)...) {}
+  void Cancel() override { beast::get_lowest_layer(stream).cancel(); }
+  Stream stream;
 };
 
 std::string HttpDate() {
@@ -59,14 +78,13 @@ std::string HttpDate() {
 // only cancels the pending operation, so a 408 can still be written afterwards.
 class ReadDeadline {
  public:
-  ReadDeadline(const std::shared_ptr<Connection>& conn, std::chrono::milliseconds timeout)
-      : timer_(conn->stream.get_executor(), timeout), fired_(std::make_shared<bool>(false)) {
-    conn->stream.expires_never();
-    timer_.async_wait([weak = std::weak_ptr<Connection>(conn), fired = fired_](
-                          const boost::system::error_code& ec) {
+  ReadDeadline(const std::shared_ptr<ConnectionBase>& conn, std::chrono::milliseconds timeout)
+      : timer_(conn->executor, timeout), fired_(std::make_shared<bool>(false)) {
+    timer_.async_wait([weak = std::weak_ptr<ConnectionBase>(conn),
+                       fired = fired_](const boost::system::error_code& ec) {
       if (ec) return;
       *fired = true;
-      if (auto c = weak.lock()) c->stream.socket().cancel();
+      if (auto c = weak.lock()) c->Cancel();
     });
   }
   ~ReadDeadline() { timer_.cancel(); }
@@ -81,7 +99,7 @@ class ReadDeadline {
 
 // Bounded label values for metrics: unknown methods collapse into "OTHER".
 std::string MethodLabel(std::string_view method) {
-  static constexpr std::string_view kKnown[] = {"GET",    "HEAD",    "POST",  "PUT",
+  static constexpr std::string_view kKnown[] = {"GET",    "HEAD",    "POST", "PUT",
                                                 "DELETE", "OPTIONS", "PATCH"};
   for (const auto known : kKnown) {
     if (method == known) return std::string(known);
@@ -104,20 +122,26 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
             "callgate_http_request_duration_seconds",
             "Time from a request's head being read to its response being written, by route",
             {"route"}, metrics::LatencyBuckets())),
-        in_flight(registry.AddGauge("callgate_http_requests_in_flight",
-                                    "HTTP requests being handled now", {})
-                      .Get()),
-        open(registry.AddGauge("callgate_http_connections_open", "Open HTTP connections", {})
-                 .Get()),
-        accepted(registry.AddCounter("callgate_http_connections_total",
-                                     "HTTP connections accepted", {})
-                     .Get()) {}
+        in_flight(
+            registry
+                .AddGauge("callgate_http_requests_in_flight", "HTTP requests being handled now", {})
+                .Get()),
+        open(
+            registry.AddGauge("callgate_http_connections_open", "Open HTTP connections", {}).Get()),
+        accepted(
+            registry.AddCounter("callgate_http_connections_total", "HTTP connections accepted", {})
+                .Get()) {}
 
   asio::awaitable<void> AcceptLoop();
-  asio::awaitable<void> Serve(std::shared_ptr<Connection> conn);
-  asio::awaitable<bool> Write(Connection& conn, Response response, const std::string& method,
-                              unsigned version, bool keep_alive, const std::string& request_id);
-  asio::awaitable<Response> Handle(Connection& conn, Prepared prepared, Request request);
+  template <class Stream>
+  asio::awaitable<void> Serve(std::shared_ptr<Connection<Stream>> conn);
+  template <class Stream>
+  asio::awaitable<bool> Write(Connection<Stream>& conn, Response response,
+                              const std::string& method, unsigned version, bool keep_alive,
+                              const std::string& request_id);
+  asio::awaitable<Response> Handle(asio::any_io_executor executor, Prepared prepared,
+                                   Request request);
+  void Register(const std::shared_ptr<ConnectionBase>& conn);
   void Record(const Request& request, const std::string& route, int status, std::size_t bytes,
               Clock::time_point started);
 
@@ -133,7 +157,8 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
 
   std::atomic<bool> draining{false};
   mutable std::mutex mutex;
-  std::set<std::shared_ptr<Connection>> connections;
+  std::set<std::shared_ptr<ConnectionBase>> connections;
+  std::unique_ptr<asio::ssl::context> tls;  // set when serving HTTPS
 };
 
 asio::awaitable<void> Server::Impl::AcceptLoop() {
@@ -151,17 +176,30 @@ asio::awaitable<void> Server::Impl::AcceptLoop() {
     }
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    auto conn = std::make_shared<Connection>(std::move(socket));
-    const auto endpoint = conn->stream.socket().remote_endpoint(ignored);
-    conn->remote = ignored ? std::string("unknown") : endpoint.address().to_string();
-    {
-      std::lock_guard lock(mutex);
-      connections.insert(conn);
+    const auto endpoint = socket.remote_endpoint(ignored);
+    const std::string remote = ignored ? std::string("unknown") : endpoint.address().to_string();
+    auto executor = socket.get_executor();
+    if (tls) {
+      auto conn = std::make_shared<Connection<TlsStream>>(executor, std::move(socket), *tls);
+      conn->remote = remote;
+      Register(conn);
+      asio::co_spawn(executor, Serve(conn), asio::detached);
+    } else {
+      auto conn = std::make_shared<Connection<PlainStream>>(executor, std::move(socket));
+      conn->remote = remote;
+      Register(conn);
+      asio::co_spawn(executor, Serve(conn), asio::detached);
     }
-    accepted.Increment();
-    open.Add(1);
-    asio::co_spawn(conn->stream.get_executor(), Serve(conn), asio::detached);
   }
+}
+
+void Server::Impl::Register(const std::shared_ptr<ConnectionBase>& conn) {
+  {
+    std::lock_guard lock(mutex);
+    connections.insert(conn);
+  }
+  accepted.Increment();
+  open.Add(1);
 }
 
 void Server::Impl::Record(const Request& request, const std::string& route, int status,
@@ -185,13 +223,15 @@ void Server::Impl::Record(const Request& request, const std::string& route, int 
   }
 }
 
-asio::awaitable<bool> Server::Impl::Write(Connection& conn, Response response,
+template <class Stream>
+asio::awaitable<bool> Server::Impl::Write(Connection<Stream>& conn, Response response,
                                           const std::string& method, unsigned version,
                                           bool keep_alive, const std::string& request_id) {
   bhttp::response<bhttp::string_body> res;
   res.version(version);
   res.result(static_cast<unsigned>(response.status));
-  for (auto& [name, value] : response.headers.All()) res.insert(name, value);
+  for (auto& [name, value] : response.headers.All())
+    res.insert(name, value);
   res.set(bhttp::field::server, options.server_name);
   res.set(bhttp::field::date, HttpDate());
   if (!request_id.empty()) res.set("X-Request-Id", request_id);
@@ -199,12 +239,12 @@ asio::awaitable<bool> Server::Impl::Write(Connection& conn, Response response,
   res.keep_alive(keep_alive);
   res.prepare_payload();
   if (method == "HEAD") res.body().clear();  // Content-Length still announces the GET body
-  conn.stream.expires_after(options.body_timeout);
+  beast::get_lowest_layer(conn.stream).expires_after(options.body_timeout);
   auto [ec, n] = co_await bhttp::async_write(conn.stream, res, kTuple);
   co_return !ec;
 }
 
-asio::awaitable<Response> Server::Impl::Handle(Connection& conn, Prepared prepared,
+asio::awaitable<Response> Server::Impl::Handle(asio::any_io_executor executor, Prepared prepared,
                                                Request request) {
   // The handler may answer from any thread (e.g. after blocking work elsewhere); the answer is
   // parked in `slot` and the timer, cancelled on this connection's strand, wakes us.
@@ -214,7 +254,6 @@ asio::awaitable<Response> Server::Impl::Handle(Connection& conn, Prepared prepar
     std::optional<Response> response;
     asio::steady_timer timer;
   };
-  auto executor = conn.stream.get_executor();
   auto slot = std::make_shared<Slot>(executor);
   slot->timer.expires_at(asio::steady_timer::time_point::max());
   dispatcher.Run(std::move(prepared), std::move(request), Responder([slot, executor](Response r) {
@@ -233,16 +272,27 @@ asio::awaitable<Response> Server::Impl::Handle(Connection& conn, Prepared prepar
   }
 }
 
-asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection> conn) {
+template <class Stream>
+asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> conn) {
   auto self = shared_from_this();
+  constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+  auto& lowest = beast::get_lowest_layer(conn->stream);
   beast::flat_buffer buffer;
   bool keep_going = true;
+  if constexpr (kTls) {
+    lowest.expires_after(options.header_timeout);
+    auto [ec] = co_await conn->stream.async_handshake(asio::ssl::stream_base::server, kTuple);
+    if (ec) {
+      spdlog::debug("{}: TLS handshake failed: {}", conn->remote, ec.message());
+      keep_going = false;
+    }
+  }
   while (keep_going) {
     // Between requests: wait for the first byte, quietly closing an idle connection.
     conn->idle = true;
     if (draining) break;
     if (buffer.size() == 0) {
-      conn->stream.expires_after(options.idle_timeout);
+      lowest.expires_after(options.idle_timeout);
       auto [ec, n] = co_await conn->stream.async_read_some(buffer.prepare(4096), kTuple);
       if (ec) break;
       buffer.commit(n);
@@ -252,9 +302,11 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection> conn) {
     const auto started = Clock::now();
     Request request;
     request.remote_address = conn->remote;
+    request.tls = kTls;
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
 
+    lowest.expires_never();
     std::optional<ReadDeadline> header_deadline;
     header_deadline.emplace(conn, options.header_timeout);
     auto [hec, hn] = co_await bhttp::async_read_header(conn->stream, buffer, parser, kTuple);
@@ -264,20 +316,20 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection> conn) {
       std::optional<Response> error;
       request.request_id = core::NewId("req");
       if (header_timed_out) {
-        error = ErrorResponse(408, "request_timeout",
-                              "the request headers did not arrive within " +
-                                  std::to_string(options.header_timeout.count()) + " ms",
-                              request.request_id);
+        error = dispatcher.RenderError(408, "request_timeout",
+                                       "the request headers did not arrive within " +
+                                           std::to_string(options.header_timeout.count()) + " ms",
+                                       request.request_id);
       } else if (hec == bhttp::error::header_limit) {
-        error = ErrorResponse(431, "request_header_fields_too_large",
-                              "the request headers exceed " +
-                                  std::to_string(options.max_header_bytes) + " bytes",
-                              request.request_id);
+        error = dispatcher.RenderError(
+            431, "request_header_fields_too_large",
+            "the request headers exceed " + std::to_string(options.max_header_bytes) + " bytes",
+            request.request_id);
       } else if (hec != bhttp::error::end_of_stream && hec != asio::error::eof &&
                  hec != asio::error::connection_reset && hec != asio::error::operation_aborted) {
-        error = ErrorResponse(400, "malformed_request",
-                              "the request is not valid HTTP/1.1: " + hec.message(),
-                              request.request_id);
+        error = dispatcher.RenderError(400, "malformed_request",
+                                       "the request is not valid HTTP/1.1: " + hec.message(),
+                                       request.request_id);
       }
       if (error) {
         spdlog::warn("{}: {} ({})", conn->remote, error->status, hec.message());
@@ -315,6 +367,10 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection> conn) {
     logged.method = request.method;
     logged.path = request.path;
     logged.request_id = request.request_id;
+    logged.tls = request.tls;
+    logged.target = request.target;
+    logged.query = request.query;
+    logged.headers = request.headers;
 
     Prepared prepared = dispatcher.Prepare(request);
     const std::string route =
@@ -330,9 +386,10 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection> conn) {
         const auto expect = request.headers.Get("Expect");
         if (expect && beast::iequals(*expect, "100-continue")) {
           bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, version};
-          conn->stream.expires_after(options.body_timeout);
+          lowest.expires_after(options.body_timeout);
           co_await bhttp::async_write(conn->stream, cont, kTuple);
         }
+        lowest.expires_never();
         std::optional<ReadDeadline> body_deadline;
         body_deadline.emplace(conn, options.body_timeout);
         auto [bec, bn] = co_await bhttp::async_read(conn->stream, buffer, parser, kTuple);
@@ -342,33 +399,44 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection> conn) {
           body_ok = false;
           keep_alive = false;
           if (bec == bhttp::error::body_limit) {
-            response = ErrorResponse(413, "payload_too_large",
-                                     "the request body exceeds the limit of " +
-                                         std::to_string(prepared.body_limit) + " bytes",
-                                     request.request_id,
-                                     {{"limit_bytes", prepared.body_limit}});
+            response =
+                dispatcher.RenderError(413, "payload_too_large",
+                                       "the request body exceeds the limit of " +
+                                           std::to_string(prepared.body_limit) + " bytes",
+                                       request.request_id, {{"limit_bytes", prepared.body_limit}});
           } else if (body_timed_out) {
-            response = ErrorResponse(408, "request_timeout",
-                                     "the request body did not arrive within " +
-                                         std::to_string(options.body_timeout.count()) + " ms",
-                                     request.request_id);
+            response =
+                dispatcher.RenderError(408, "request_timeout",
+                                       "the request body did not arrive within " +
+                                           std::to_string(options.body_timeout.count()) + " ms",
+                                       request.request_id);
           } else if (bec == bhttp::error::partial_message || bec == asio::error::eof ||
                      bec == asio::error::connection_reset) {
             in_flight.Add(-1);
             break;  // the client went away mid-body: nobody to answer
           } else {
-            response = ErrorResponse(400, "malformed_request",
-                                     "the request body could not be read: " + bec.message(),
-                                     request.request_id);
+            response = dispatcher.RenderError(
+                400, "malformed_request", "the request body could not be read: " + bec.message(),
+                request.request_id);
           }
         }
       }
       if (body_ok) {
         request.body = std::move(parser.get().body());
-        response = co_await Handle(*conn, std::move(prepared), std::move(request));
+        if (dispatcher.observed()) logged.body = request.body;
+        response = co_await Handle(conn->executor, std::move(prepared), std::move(request));
       }
     }
     if (draining) keep_alive = false;
+    dispatcher.Observe(logged, response);
+    if (response.abort_connection) {
+      // Fault injection: a reset instead of an answer.
+      boost::system::error_code ignored;
+      lowest.socket().set_option(asio::socket_base::linger(true, 0), ignored);
+      in_flight.Add(-1);
+      Record(logged, route, 0, 0, started);
+      break;
+    }
     const int status = response.status;
     const std::size_t bytes = response.body.size();
     const bool written = co_await Write(*conn, std::move(response), logged.method, version,
@@ -377,9 +445,15 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection> conn) {
     Record(logged, route, status, bytes, started);
     keep_going = written && keep_alive;
   }
+  if constexpr (kTls) {
+    if (lowest.socket().is_open()) {
+      lowest.expires_after(std::chrono::seconds(1));
+      co_await conn->stream.async_shutdown(kTuple);
+    }
+  }
   boost::system::error_code ignored;
-  conn->stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  conn->stream.close();
+  lowest.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  lowest.close();
   {
     std::lock_guard lock(mutex);
     connections.erase(conn);
@@ -395,6 +469,23 @@ Server::~Server() = default;
 
 std::uint16_t Server::Listen() {
   boost::system::error_code ec;
+  if (!impl_->options.tls_cert_file.empty() || !impl_->options.tls_key_file.empty()) {
+    auto context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    context->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                         asio::ssl::context::no_tlsv1_1);
+    context->use_certificate_chain_file(impl_->options.tls_cert_file, ec);
+    if (ec) {
+      throw std::runtime_error("cannot load the TLS certificate " + impl_->options.tls_cert_file +
+                               ": " + ec.message());
+    }
+    context->use_private_key_file(impl_->options.tls_key_file, asio::ssl::context::pem, ec);
+    if (ec) {
+      throw std::runtime_error("cannot load the TLS key " + impl_->options.tls_key_file + ": " +
+                               ec.message());
+    }
+    impl_->tls = std::move(context);
+  }
   const std::string host = impl_->options.host == "localhost" ? "127.0.0.1" : impl_->options.host;
   const auto address = asio::ip::make_address(host, ec);
   if (ec) throw std::runtime_error("'" + host + "' is not an IP address: " + ec.message());
@@ -421,15 +512,15 @@ void Server::Shutdown(std::chrono::milliseconds grace, std::function<void()> on_
     boost::system::error_code ignored;
     impl->acceptor.close(ignored);
   });
-  std::vector<std::shared_ptr<Connection>> snapshot;
+  std::vector<std::shared_ptr<ConnectionBase>> snapshot;
   {
     std::lock_guard lock(impl->mutex);
     snapshot.assign(impl->connections.begin(), impl->connections.end());
   }
   for (const auto& conn : snapshot) {
     // On the connection's strand: only a connection waiting for a new request is cut now.
-    asio::post(conn->stream.get_executor(), [conn] {
-      if (conn->idle) conn->stream.cancel();
+    asio::post(conn->executor, [conn] {
+      if (conn->idle) conn->Cancel();
     });
   }
   // Wait for the connections in flight, polling; cut the rest when the grace period is over.
@@ -439,17 +530,16 @@ void Server::Shutdown(std::chrono::milliseconds grace, std::function<void()> on_
         const auto deadline = Clock::now() + grace;
         asio::steady_timer timer(impl->runtime.context());
         while (true) {
-          std::vector<std::shared_ptr<Connection>> remaining;
+          std::vector<std::shared_ptr<ConnectionBase>> remaining;
           {
             std::lock_guard lock(impl->mutex);
             remaining.assign(impl->connections.begin(), impl->connections.end());
           }
           if (remaining.empty()) break;
           if (Clock::now() >= deadline) {
-            spdlog::warn("shutdown: grace period over, cutting {} connection(s)",
-                         remaining.size());
+            spdlog::warn("shutdown: grace period over, cutting {} connection(s)", remaining.size());
             for (const auto& conn : remaining) {
-              asio::post(conn->stream.get_executor(), [conn] { conn->stream.cancel(); });
+              asio::post(conn->executor, [conn] { conn->Cancel(); });
             }
             break;
           }
@@ -459,6 +549,10 @@ void Server::Shutdown(std::chrono::milliseconds grace, std::function<void()> on_
         if (done) done();
       },
       asio::detached);
+}
+
+bool Server::tls() const {
+  return impl_->tls != nullptr;
 }
 
 std::size_t Server::open_connections() const {

@@ -34,6 +34,9 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds body_timeout{60'000};
   std::string server_name = "callgate";
+  // HTTPS when both are set (PEM files); plain HTTP otherwise.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class Server {
@@ -57,6 +60,7 @@ class Server {
   void Shutdown(std::chrono::milliseconds grace, std::function<void()> on_done);
 
   std::size_t open_connections() const;
+  bool tls() const;
 
  private:
   struct Impl;

@@ -36,10 +36,16 @@ struct Runtime::Impl {
 };
 
 Runtime::Runtime(unsigned io_threads) : impl_(std::make_unique<Impl>(io_threads)) {}
-Runtime::~Runtime() { Stop(); }
+Runtime::~Runtime() {
+  Stop();
+}
 
-asio::io_context& Runtime::context() { return impl_->context; }
-unsigned Runtime::io_threads() const { return impl_->io_threads; }
+asio::io_context& Runtime::context() {
+  return impl_->context;
+}
+unsigned Runtime::io_threads() const {
+  return impl_->io_threads;
+}
 
 void Runtime::OnStopSignal(std::function<void(int)> on_signal) {
   impl_->on_signal = std::move(on_signal);
@@ -55,7 +61,8 @@ void Runtime::Run() {
     threads.emplace_back([this] { impl_->context.run(); });
   }
   impl_->context.run();
-  for (auto& thread : threads) thread.join();
+  for (auto& thread : threads)
+    thread.join();
 }
 
 void Runtime::Stop() {

@@ -6,12 +6,13 @@
 #include "metrics/registry.hpp"
 #include "net/runtime.hpp"
 #include "support/http_client.hpp"
+#include "support/process.hpp"
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
-#include <stdexcept>
 #include <future>
+#include <stdexcept>
 #include <thread>
 
 namespace callgate::testing {
@@ -22,32 +23,28 @@ using namespace std::chrono_literals;
 class PipelineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    router_.Add(
-        "POST", "/echo",
-        [](http::Request request, http::Responder responder) {
-          responder.Send(http::Response::Json(200, {{"got", *request.json}}));
-        },
-        {.body = http::BodyKind::kJson, .max_body_bytes = 2048});
-    router_.Add(
-        "POST", "/raw",
-        [](http::Request request, http::Responder responder) {
-          responder.Send(http::Response::Json(200, {{"bytes", request.body.size()}}));
-        },
-        {.body = http::BodyKind::kRaw, .max_body_bytes = 64 * 1024});
-    router_.Add(
-        "GET", "/secret",
-        [](http::Request, http::Responder responder) {
-          responder.Send(http::Response::Json(200, {{"secret", "data"}}));
-        },
-        {.requires_api_key = true});
+    router_.Add("POST", "/echo",
+                [](http::Request request, http::Responder responder) {
+                  responder.Send(http::Response::Json(200, {{"got", *request.json}}));
+                },
+                {.body = http::BodyKind::kJson, .max_body_bytes = 2048});
+    router_.Add("POST", "/raw",
+                [](http::Request request, http::Responder responder) {
+                  responder.Send(http::Response::Json(200, {{"bytes", request.body.size()}}));
+                },
+                {.body = http::BodyKind::kRaw, .max_body_bytes = 64 * 1024});
+    router_.Add("GET", "/secret",
+                [](http::Request, http::Responder responder) {
+                  responder.Send(http::Response::Json(200, {{"secret", "data"}}));
+                },
+                {.requires_api_key = true});
     router_.Add("GET", "/items/{item_id}", [](http::Request request, http::Responder responder) {
-      responder.Send(http::Response::Json(
-          200, {{"item_id", request.PathParam("item_id")},
-                {"sort", request.QueryParam("sort").value_or("")}}));
+      responder.Send(
+          http::Response::Json(200, {{"item_id", request.PathParam("item_id")},
+                                     {"sort", request.QueryParam("sort").value_or("")}}));
     });
-    router_.Add("GET", "/throws", [](http::Request, http::Responder) -> void {
-      throw std::runtime_error("boom");
-    });
+    router_.Add("GET", "/throws",
+                [](http::Request, http::Responder) -> void { throw std::runtime_error("boom"); });
     router_.Add("GET", "/forgets", [](http::Request, http::Responder) {});
     router_.Add("GET", "/later", [](http::Request, http::Responder responder) {
       std::thread([responder] {
@@ -59,10 +56,9 @@ class PipelineTest : public ::testing::Test {
     dispatcher_ = std::make_unique<http::Dispatcher>(
         router_, http::DispatchOptions{.default_max_body_bytes = 1024,
                                        .api_keys = {"key-one-abcdef", "key-two-ghijkl"}});
-    server_ = std::make_unique<http::Server>(runtime_, *dispatcher_, registry_,
-                                             http::ServerOptions{.host = "127.0.0.1",
-                                                                 .port = 0,
-                                                                 .body_timeout = 400ms});
+    server_ = std::make_unique<http::Server>(
+        runtime_, *dispatcher_, registry_,
+        http::ServerOptions{.host = "127.0.0.1", .port = 0, .body_timeout = 400ms});
     port_ = server_->Listen();
     server_->Start();
     thread_ = std::thread([this] { runtime_.Run(); });
@@ -98,8 +94,8 @@ class PipelineTest : public ::testing::Test {
 };
 
 TEST_F(PipelineTest, JsonBodyReachesTheHandler) {
-  auto response = Post("/echo", R"({"to_number":"+15551234567","n":[1,2]})",
-                       "application/json; charset=utf-8");
+  auto response =
+      Post("/echo", R"({"to_number":"+15551234567","n":[1,2]})", "application/json; charset=utf-8");
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 200);
   EXPECT_EQ(Json(*response).at("got").at("to_number").as_string(), "+15551234567");
@@ -152,7 +148,8 @@ TEST_F(PipelineTest, ChunkedBodiesAreReadAndLimited) {
   std::string request =
       "POST /raw HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
       "Transfer-Encoding: chunked\r\n\r\n";
-  for (int i = 0; i < 10; ++i) request += "3e8\r\n" + std::string(1000, 'c') + "\r\n";
+  for (int i = 0; i < 10; ++i)
+    request += "3e8\r\n" + std::string(1000, 'c') + "\r\n";
   request += "0\r\n\r\n";
   ASSERT_TRUE(connection.Send(request));
   auto response = connection.Read();
@@ -165,7 +162,8 @@ TEST_F(PipelineTest, ChunkedBodiesAreReadAndLimited) {
   std::string too_much =
       "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
       "Transfer-Encoding: chunked\r\n\r\n";
-  for (int i = 0; i < 4; ++i) too_much += "3e8\r\n" + std::string(1000, ' ') + "\r\n";
+  for (int i = 0; i < 4; ++i)
+    too_much += "3e8\r\n" + std::string(1000, ' ') + "\r\n";
   too_much += "0\r\n\r\n";
   ASSERT_TRUE(big.Send(too_much));
   response = big.Read();
@@ -175,9 +173,9 @@ TEST_F(PipelineTest, ChunkedBodiesAreReadAndLimited) {
 
 TEST_F(PipelineTest, SlowBodyIs408) {
   TcpConnection connection(port_);
-  ASSERT_TRUE(connection.Send(
-      "POST /raw HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
-      "Content-Length: 100\r\n\r\nonly ten b"));
+  ASSERT_TRUE(
+      connection.Send("POST /raw HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+                      "Content-Length: 100\r\n\r\nonly ten b"));
   auto response = connection.Read(5s);
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 408);
@@ -187,9 +185,9 @@ TEST_F(PipelineTest, SlowBodyIs408) {
 
 TEST_F(PipelineTest, ExpectContinueGetsA100First) {
   TcpConnection connection(port_);
-  ASSERT_TRUE(connection.Send(
-      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-      "Content-Length: 7\r\nExpect: 100-continue\r\n\r\n"));
+  ASSERT_TRUE(
+      connection.Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      "Content-Length: 7\r\nExpect: 100-continue\r\n\r\n"));
   auto interim = connection.Read(5s);
   ASSERT_TRUE(interim);
   EXPECT_EQ(interim->status, 100);
@@ -255,6 +253,86 @@ TEST_F(PipelineTest, AnswersFromAnotherThreadKeepTheConnectionInOrder) {
     ASSERT_TRUE(later && item);
     EXPECT_EQ(Json(*later).at("answered").as_string(), "from another thread");
     EXPECT_EQ(Json(*item).at("item_id").as_string(), std::to_string(i));
+  }
+}
+
+}  // namespace
+}  // namespace callgate::testing
+
+namespace callgate::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(HttpsServer, ServesOverVerifiedTls) {
+  TempDir dir;
+  const TestCertificate cert = MakeTestCertificate(dir.path().string());
+  ASSERT_FALSE(cert.cert_file.empty()) << "openssl could not make a certificate";
+  net::Runtime runtime(2);
+  metrics::Registry registry;
+  http::Router router;
+  router.Add("GET", "/hello", [](http::Request request, http::Responder responder) {
+    responder.Send(http::Response::Json(200, {{"tls", request.tls}}));
+  });
+  http::Dispatcher dispatcher(router, {});
+  http::Server server(runtime, dispatcher, registry,
+                      {.host = "127.0.0.1",
+                       .port = 0,
+                       .tls_cert_file = cert.cert_file,
+                       .tls_key_file = cert.key_file});
+  const std::uint16_t port = server.Listen();
+  EXPECT_TRUE(server.tls());
+  server.Start();
+  std::thread thread([&] { runtime.Run(); });
+
+  {
+    TcpConnection connection(port, TlsClientOptions{.ca_file = cert.cert_file});
+    ASSERT_TRUE(connection.connected());
+    for (int i = 0; i < 3; ++i) {  // keep-alive over TLS
+      ASSERT_TRUE(connection.Send(BuildRequest("GET", "/hello")));
+      auto response = connection.Read();
+      ASSERT_TRUE(response);
+      EXPECT_EQ(response->status, 200);
+      EXPECT_EQ(response->body, R"({"tls":true})");
+    }
+    // A client that expects another host name refuses the certificate.
+    TcpConnection wrong_name(
+        port, TlsClientOptions{.ca_file = cert.cert_file, .server_name = "api.elevenlabs.io"});
+    EXPECT_FALSE(wrong_name.connected());
+    // Plain HTTP to the TLS port gets no HTTP answer, and the server keeps serving.
+    TcpConnection plain(port);
+    ASSERT_TRUE(plain.Send(BuildRequest("GET", "/hello")));
+    EXPECT_FALSE(plain.Read(2s));
+    TcpConnection again(port, TlsClientOptions{.ca_file = cert.cert_file});
+    ASSERT_TRUE(again.connected());
+    ASSERT_TRUE(again.Send(BuildRequest("GET", "/hello")));
+    auto response = again.Read();
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 200);
+  }
+
+  std::promise<void> stopped;
+  server.Shutdown(2s, [&] {
+    runtime.Stop();
+    stopped.set_value();
+  });
+  stopped.get_future().wait_for(10s);
+  thread.join();
+}
+
+TEST(HttpsServer, MissingCertificateIsAClearError) {
+  net::Runtime runtime(1);
+  metrics::Registry registry;
+  http::Router router;
+  http::Dispatcher dispatcher(router, {});
+  http::Server server(
+      runtime, dispatcher, registry,
+      {.tls_cert_file = "/nonexistent/cert.pem", .tls_key_file = "/nonexistent/key.pem"});
+  try {
+    server.Listen();
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/cert.pem"), std::string::npos) << e.what();
   }
 }
 

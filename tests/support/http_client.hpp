@@ -21,9 +21,18 @@ struct HttpResponse {
   bool Closes() const;  // "Connection: close"
 };
 
+// TLS for the test client: the server's certificate must chain to `ca_file` and match
+// `server_name` (host-name verification), as a real client would check.
+struct TlsClientOptions {
+  std::string ca_file;
+  std::string server_name = "localhost";
+};
+
 class TcpConnection {
  public:
   explicit TcpConnection(std::uint16_t port);  // 127.0.0.1
+  // Over TLS; connected() is false when the handshake or the verification fails.
+  TcpConnection(std::uint16_t port, const TlsClientOptions& tls);
   ~TcpConnection();
   TcpConnection(TcpConnection&& other) noexcept;
   TcpConnection(const TcpConnection&) = delete;
@@ -41,6 +50,8 @@ class TcpConnection {
  private:
   bool Fill(std::chrono::steady_clock::time_point deadline);
   int fd_ = -1;
+  void* ssl_ = nullptr;  // SSL*, when over TLS
+  void* ssl_ctx_ = nullptr;
   std::string buffer_;
 };
 
@@ -50,10 +61,17 @@ std::string BuildRequest(std::string_view method, std::string_view target,
                          std::string_view body = {}, bool content_length = true);
 
 // One request on a fresh connection.
-std::optional<HttpResponse> Fetch(std::uint16_t port, std::string_view method,
-                                  std::string_view target,
-                                  const std::vector<std::pair<std::string, std::string>>& headers =
-                                      {},
-                                  std::string_view body = {});
+std::optional<HttpResponse> Fetch(
+    std::uint16_t port, std::string_view method, std::string_view target,
+    const std::vector<std::pair<std::string, std::string>>& headers = {},
+    std::string_view body = {});
+
+// A self-signed certificate for CN=localhost with subjectAltName localhost and 127.0.0.1,
+// made with the openssl command-line tool (independent of the code under test).
+struct TestCertificate {
+  std::string cert_file;
+  std::string key_file;
+};
+TestCertificate MakeTestCertificate(const std::string& directory);
 
 }  // namespace callgate::testing

@@ -20,12 +20,15 @@ ChildProcess::ChildProcess(Options options) : options_(std::move(options)) {
     }
   }
   std::vector<std::string> env_strings;
-  for (const auto& [k, v] : environment) env_strings.push_back(k + "=" + v);
+  for (const auto& [k, v] : environment)
+    env_strings.push_back(k + "=" + v);
   std::vector<char*> argv;
-  for (auto& arg : options_.args) argv.push_back(arg.data());
+  for (auto& arg : options_.args)
+    argv.push_back(arg.data());
   argv.push_back(nullptr);
   std::vector<char*> envp;
-  for (auto& entry : env_strings) envp.push_back(entry.data());
+  for (auto& entry : env_strings)
+    envp.push_back(entry.data());
   envp.push_back(nullptr);
 
   pid_ = fork();
@@ -95,6 +98,8 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ignored);
 }
 
-std::string CallgateBinary() { return CALLGATE_BINARY; }
+std::string CallgateBinary() {
+  return CALLGATE_BINARY;
+}
 
 }  // namespace callgate::testing

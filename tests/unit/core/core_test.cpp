@@ -93,7 +93,8 @@ TEST(Worker, StopRunsWhatWasQueuedAndSurvivesThrowingTasks) {
   {
     Worker worker("drain", 100);
     ASSERT_TRUE(worker.Post([] { throw std::runtime_error("task failure"); }));
-    for (int i = 0; i < 5; ++i) ASSERT_TRUE(worker.Post([&ran] { ++ran; }));
+    for (int i = 0; i < 5; ++i)
+      ASSERT_TRUE(worker.Post([&ran] { ++ran; }));
   }
   EXPECT_EQ(ran.load(), 5);
 }

@@ -1,7 +1,7 @@
 #include "http/dispatcher.hpp"
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+#include <boost/json.hpp>
 
 namespace callgate::http {
 namespace {
@@ -12,28 +12,28 @@ Request Head(std::string method, std::string path,
   request.method = std::move(method);
   request.path = std::move(path);
   request.request_id = "req_test";
-  for (auto& [k, v] : headers) request.headers.Add(k, v);
+  for (auto& [k, v] : headers)
+    request.headers.Add(k, v);
   return request;
 }
 
-boost::json::value Body(const Response& response) { return boost::json::parse(response.body); }
+boost::json::value Body(const Response& response) {
+  return boost::json::parse(response.body);
+}
 
 class DispatcherTest : public ::testing::Test {
  protected:
   DispatcherTest() {
-    router_.Add(
-        "POST", "/json",
-        [this](Request request, Responder responder) {
-          seen_ = *request.json;
-          responder.Send(Response::Json(200, {{"ok", true}}));
-        },
-        {.body = BodyKind::kJson});
-    router_.Add(
-        "POST", "/big", [](Request, Responder r) { r.Send(Response::Text(200, "")); },
-        {.body = BodyKind::kRaw, .max_body_bytes = 10'000'000});
-    router_.Add(
-        "GET", "/private", [](Request, Responder r) { r.Send(Response::Text(200, "")); },
-        {.requires_api_key = true});
+    router_.Add("POST", "/json",
+                [this](Request request, Responder responder) {
+                  seen_ = *request.json;
+                  responder.Send(Response::Json(200, {{"ok", true}}));
+                },
+                {.body = BodyKind::kJson});
+    router_.Add("POST", "/big", [](Request, Responder r) { r.Send(Response::Text(200, "")); },
+                {.body = BodyKind::kRaw, .max_body_bytes = 10'000'000});
+    router_.Add("GET", "/private", [](Request, Responder r) { r.Send(Response::Text(200, "")); },
+                {.requires_api_key = true});
   }
 
   Response RunToEnd(Request request) {
@@ -50,8 +50,8 @@ class DispatcherTest : public ::testing::Test {
 };
 
 TEST_F(DispatcherTest, ErrorEnvelopeShape) {
-  const Response response = ErrorResponse(418, "teapot", "short and stout", "req_9",
-                                          {{"limit", 3}});
+  const Response response =
+      ErrorResponse(418, "teapot", "short and stout", "req_9", {{"limit", 3}});
   EXPECT_EQ(response.status, 418);
   EXPECT_EQ(response.headers.Get("Content-Type"), "application/json");
   EXPECT_EQ(Body(response),
@@ -84,11 +84,12 @@ TEST_F(DispatcherTest, BodyLimitFromContentLengthBeforeReadingIt) {
 }
 
 TEST_F(DispatcherTest, ContentTypeMustBeJsonWhenPresent) {
-  for (const char* ok : {"application/json", "Application/JSON; charset=utf-8",
-                         "application/vnd.api+json"}) {
+  for (const char* ok :
+       {"application/json", "Application/JSON; charset=utf-8", "application/vnd.api+json"}) {
     EXPECT_FALSE(dispatcher_.Prepare(Head("POST", "/json", {{"Content-Type", ok}})).early) << ok;
   }
-  for (const char* bad : {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"}) {
+  for (const char* bad :
+       {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"}) {
     auto prepared = dispatcher_.Prepare(Head("POST", "/json", {{"Content-Type", bad}}));
     ASSERT_TRUE(prepared.early) << bad;
     EXPECT_EQ(prepared.early->status, 415);

@@ -17,8 +17,7 @@ TEST(Registry, RendersCountersWithHelpTypeAndLabels) {
   EXPECT_NE(text.find("# HELP x_requests_total Requests\n# TYPE x_requests_total counter\n"),
             std::string::npos);
   EXPECT_NE(text.find("x_requests_total{route=\"/a\",status=\"200\"} 3\n"), std::string::npos);
-  EXPECT_NE(text.find("x_requests_total{route=\"/b\\\"q\",status=\"500\"} 1\n"),
-            std::string::npos)
+  EXPECT_NE(text.find("x_requests_total{route=\"/b\\\"q\",status=\"500\"} 1\n"), std::string::npos)
       << text;
 }
 
@@ -58,10 +57,12 @@ TEST(Registry, ConcurrentIncrementsAreNotLost) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&family] {
-      for (int i = 0; i < 10000; ++i) family.WithLabels({"same"}).Increment();
+      for (int i = 0; i < 10000; ++i)
+        family.WithLabels({"same"}).Increment();
     });
   }
-  for (auto& thread : threads) thread.join();
+  for (auto& thread : threads)
+    thread.join();
   EXPECT_EQ(family.WithLabels({"same"}).Value(), 40000u);
 }
 

@@ -38,7 +38,8 @@ TEST(Database, CreatesDirectoriesWalAndMigrations) {
   EXPECT_EQ(OnDatabaseThread(*database, "PRAGMA journal_mode"), "wal");
   EXPECT_EQ(OnDatabaseThread(*database, "PRAGMA synchronous"), "2");  // FULL
   EXPECT_EQ(OnDatabaseThread(*database, "SELECT COUNT(*) FROM schema_migrations"), "1");
-  EXPECT_FALSE(OnDatabaseThread(*database, "SELECT value FROM meta WHERE key='created_at'").empty());
+  EXPECT_FALSE(
+      OnDatabaseThread(*database, "SELECT value FROM meta WHERE key='created_at'").empty());
 }
 
 TEST(Database, ReopeningAppliesNothingTwice) {
@@ -57,8 +58,8 @@ TEST(Database, RefusesASchemaNewerThanItKnows) {
     auto database = Database::Open(path);
     std::promise<void> done;
     database->Post([&](sqlite3* db) {
-      sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (999, 'future', 0)", nullptr,
-                   nullptr, nullptr);
+      sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (999, 'future', 0)", nullptr, nullptr,
+                   nullptr);
       done.set_value();
     });
     done.get_future().wait();
