@@ -35,10 +35,12 @@ struct ConfigFlags {
   std::vector<std::string> assignments;  // --set NAME=VALUE
 
   void Register(CLI::App& command) {
-    command.add_option("--env-file", env_file, "Read settings from this .env file (default ./.env)");
+    command.add_option("--env-file", env_file,
+                       "Read settings from this .env file (default ./.env)");
     command.add_option("--host", host, "HOST: address to listen on");
     command.add_option("--port", port, "PORT: TCP port (0 = any free port)");
-    command.add_option("--log-level", log_level, "LOG_LEVEL: trace|debug|info|warning|error|critical");
+    command.add_option("--log-level", log_level,
+                       "LOG_LEVEL: trace|debug|info|warning|error|critical");
     command.add_option("--environment", environment, "ENVIRONMENT: development|production");
     command.add_option("--database-url", database_url, "DATABASE_URL: sqlite:PATH");
     command.add_option("--data-dir", data_dir, "DATA_DIR: where recordings and other files go");
@@ -106,12 +108,18 @@ std::optional<Config> LoadConfig(const ConfigFlags& flags, int& exit_code) {
 spdlog::level::level_enum SpdlogLevel(callgate::config::LogLevel level) {
   using callgate::config::LogLevel;
   switch (level) {
-    case LogLevel::kTrace: return spdlog::level::trace;
-    case LogLevel::kDebug: return spdlog::level::debug;
-    case LogLevel::kInfo: return spdlog::level::info;
-    case LogLevel::kWarning: return spdlog::level::warn;
-    case LogLevel::kError: return spdlog::level::err;
-    case LogLevel::kCritical: return spdlog::level::critical;
+    case LogLevel::kTrace:
+      return spdlog::level::trace;
+    case LogLevel::kDebug:
+      return spdlog::level::debug;
+    case LogLevel::kInfo:
+      return spdlog::level::info;
+    case LogLevel::kWarning:
+      return spdlog::level::warn;
+    case LogLevel::kError:
+      return spdlog::level::err;
+    case LogLevel::kCritical:
+      return spdlog::level::critical;
   }
   return spdlog::level::info;
 }
@@ -131,8 +139,9 @@ int PrintConfig(const Config& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App cli{"callgate: a gateway between your automations, phones and desks and ElevenLabs "
-               "Conversational AI agents"};
+  CLI::App cli{
+      "callgate: a gateway between your automations, phones and desks and ElevenLabs "
+      "Conversational AI agents"};
   cli.require_subcommand(1);
   cli.set_version_flag("--version", callgate::app::VersionString());
 
@@ -149,8 +158,9 @@ int main(int argc, char** argv) {
 
   ConfigFlags config_flags;
   CLI::App* config_cmd =
-      cli.add_subcommand("config", "Print the effective configuration and where each value "
-                                   "came from (secrets redacted)");
+      cli.add_subcommand("config",
+                         "Print the effective configuration and where each value "
+                         "came from (secrets redacted)");
   config_flags.Register(*config_cmd);
 
   cli.add_subcommand("version", "Print the version")->callback([] {
@@ -187,8 +197,9 @@ int main(int argc, char** argv) {
                                      ? callgate::core::LogFormat::kJson
                                      : callgate::core::LogFormat::kText);
     if (loopback_if_no_keys && config->host == "127.0.0.1" && config->api_keys.empty()) {
-      spdlog::warn("no API_KEYS configured: listening on 127.0.0.1 only; set API_KEYS to serve "
-                   "other hosts");
+      spdlog::warn(
+          "no API_KEYS configured: listening on 127.0.0.1 only; set API_KEYS to serve "
+          "other hosts");
     }
     return callgate::app::Serve(*config, {.port_file = port_file});
   }

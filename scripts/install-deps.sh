@@ -12,6 +12,7 @@ packages=(
   libssl-dev libsqlite3-dev libspdlog-dev libcli11-dev
   libgtest-dev libgmock-dev
   openssl
+  libespeak-ng-dev espeak-ng-data libspeexdsp-dev libsndfile1-dev portaudio19-dev
 )
 
 missing=()

@@ -60,10 +60,9 @@ std::string VersionString() {
 
 int Serve(const config::Config& config, const ServeOptions& options) {
   metrics::Registry registry;
-  registry.AddInfo("callgate_build_info", "Build information; the value is always 1",
-                   {{"version", CALLGATE_VERSION},
-                    {"commit", CALLGATE_GIT_COMMIT},
-                    {"compiler", Compiler()}});
+  registry.AddInfo(
+      "callgate_build_info", "Build information; the value is always 1",
+      {{"version", CALLGATE_VERSION}, {"commit", CALLGATE_GIT_COMMIT}, {"compiler", Compiler()}});
 
   std::unique_ptr<store::Database> database;
   try {
@@ -77,8 +76,8 @@ int Serve(const config::Config& config, const ServeOptions& options) {
 
   http::Router router;
   AddSystemRoutes(router, registry, *database);
-  http::Dispatcher dispatcher(router, {.default_max_body_bytes = config.max_body_bytes,
-                                       .api_keys = config.api_keys});
+  http::Dispatcher dispatcher(
+      router, {.default_max_body_bytes = config.max_body_bytes, .api_keys = config.api_keys});
 
   net::Runtime runtime(config.io_threads);
   http::Server server(runtime, dispatcher, registry,

@@ -8,8 +8,7 @@
 
 namespace callgate::app {
 
-void AddSystemRoutes(http::Router& router, metrics::Registry& registry,
-                     store::Database& database) {
+void AddSystemRoutes(http::Router& router, metrics::Registry& registry, store::Database& database) {
   router.Add("GET", "/healthz", [](http::Request, http::Responder responder) {
     responder.Send(http::Response::Json(200, {{"status", "ok"}}));
   });
@@ -30,8 +29,8 @@ void AddSystemRoutes(http::Router& router, metrics::Registry& registry,
   });
 
   router.Add("GET", "/metrics", [&registry](http::Request, http::Responder responder) {
-    responder.Send(http::Response::Text(200, registry.Render(),
-                                        "text/plain; version=0.0.4; charset=utf-8"));
+    responder.Send(
+        http::Response::Text(200, registry.Render(), "text/plain; version=0.0.4; charset=utf-8"));
   });
 }
 

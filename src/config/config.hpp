@@ -47,8 +47,8 @@ struct Config {
   std::string elevenlabs_api_key;  // secret; empty = not configured
   std::string elevenlabs_agent_id;
   std::string elevenlabs_agent_phone_number_id;
-  std::string elevenlabs_from_number;  // E.164 or empty
-  std::string elevenlabs_webhook_secret;  // secret
+  std::string elevenlabs_from_number;                             // E.164 or empty
+  std::string elevenlabs_webhook_secret;                          // secret
   std::string elevenlabs_base_url = "https://api.elevenlabs.io";  // no trailing slash
 
   // The gateway.
@@ -75,7 +75,7 @@ struct Config {
 
   // Bookkeeping for `callgate config`.
   std::map<std::string, Source, std::less<>> sources;  // variable name -> source of its value
-  std::string dotenv_path;  // the .env file that was read, empty if none
+  std::string dotenv_path;                             // the .env file that was read, empty if none
 
   bool HostIsLoopback() const;
 };

@@ -177,6 +177,15 @@ void Dispatcher::Run(Prepared prepared, Request request, Responder responder) co
     return;
   }
   const Route& route = *prepared.match.route;
+  if (route.websocket) {
+    Response refusal =
+        RenderError(426, "upgrade_required",
+                    "this endpoint speaks WebSocket: send an Upgrade: websocket request",
+                    request.request_id);
+    refusal.headers.Set("Upgrade", "websocket");
+    responder.Send(std::move(refusal));
+    return;
+  }
   request.path_params = std::move(prepared.match.params);
   if (route.options.body == BodyKind::kJson) {
     JsonParseResult parsed = ParseJsonBody(request.body, request.request_id);

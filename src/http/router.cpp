@@ -102,6 +102,11 @@ void Router::Add(std::string method, std::string pattern, Handler handler, Route
   routes_.push_back(std::move(route));
 }
 
+void Router::AddWebSocket(std::string pattern, WebSocketAcceptor acceptor, RouteOptions options) {
+  Add("GET", std::move(pattern), nullptr, options);
+  routes_.back()->websocket = std::move(acceptor);
+}
+
 RouteMatch Router::Match(std::string_view method, std::string_view path) const {
   const std::vector<std::string> segments = SplitPath(path);
   RouteMatch result;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "http/message.hpp"
+#include "http/websocket.hpp"
 
 #include <cstddef>
 #include <functional>
@@ -53,6 +54,7 @@ struct Route {
   std::string pattern;  // also the metrics label of the route
   Handler handler;
   RouteOptions options;
+  WebSocketAcceptor websocket;        // set for WebSocket routes (method GET)
   std::vector<std::string> segments;  // pattern split on '/'
 };
 
@@ -69,6 +71,9 @@ class Router {
   // Throws std::invalid_argument for a malformed pattern or a duplicate method+pattern
   // (a programming error, found at start-up).
   void Add(std::string method, std::string pattern, Handler handler, RouteOptions options = {});
+
+  // A WebSocket endpoint: GET with an Upgrade request. A plain GET gets 426 Upgrade Required.
+  void AddWebSocket(std::string pattern, WebSocketAcceptor acceptor, RouteOptions options = {});
 
   RouteMatch Match(std::string_view method, std::string_view path) const;
   const std::vector<std::unique_ptr<Route>>& routes() const { return routes_; }

@@ -1,5 +1,7 @@
 #include "http/server.hpp"
 
+#include "http/detail/connection.hpp"
+#include "http/detail/websocket_session.hpp"
 #include "core/ids.hpp"
 #include "core/logging.hpp"
 #include "metrics/registry.hpp"
@@ -33,31 +35,11 @@ namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
+using detail::Connection;
+using detail::ConnectionBase;
+using detail::PlainStream;
+using detail::TlsStream;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-
-// What the registry and shutdown need of a connection, whatever its transport.
-struct ConnectionBase {
-  explicit ConnectionBase(asio::any_io_executor ex) : executor(std::move(ex)) {}
-  virtual ~ConnectionBase() = default;
-  ConnectionBase(const ConnectionBase&) = delete;
-  ConnectionBase& operator=(const ConnectionBase&) = delete;
-  virtual void Cancel() = 0;  // cancels pending I/O; call on `executor` (the strand)
-  asio::any_io_executor executor;
-  std::atomic<bool> idle{true};  // waiting for the first byte of a request
-  std::string remote;
-};
-
-using PlainStream = beast::tcp_stream;
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
-
-template <class Stream>
-struct Connection final : ConnectionBase {
-  template <class... Args>
-  explicit Connection(asio::any_io_executor ex, Args&&... args)
-      : ConnectionBase(std::move(ex)), stream(std::forward<Args>(args)...) {}
-  void Cancel() override { beast::get_lowest_layer(stream).cancel(); }
-  Stream stream;
-};
 
 std::string HttpDate() {
   thread_local std::time_t cached_second = 0;
@@ -96,6 +78,20 @@ class ReadDeadline {
   asio::steady_timer timer_;
   std::shared_ptr<bool> fired_;
 };
+
+// An HTTP/1.1 WebSocket upgrade request (RFC 6455 §4.1).
+bool IsWebSocketUpgrade(const Request& request) {
+  auto contains = [](std::string_view haystack, std::string_view needle) {
+    for (std::size_t i = 0; i + needle.size() <= haystack.size(); ++i) {
+      if (beast::iequals(haystack.substr(i, needle.size()), needle)) return true;
+    }
+    return false;
+  };
+  const auto upgrade = request.headers.Get("Upgrade");
+  const auto connection = request.headers.Get("Connection");
+  return request.method == "GET" && upgrade && connection && contains(*upgrade, "websocket") &&
+         contains(*connection, "upgrade");
+}
 
 // Bounded label values for metrics: unknown methods collapse into "OTHER".
 std::string MethodLabel(std::string_view method) {
@@ -279,6 +275,7 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
   auto& lowest = beast::get_lowest_layer(conn->stream);
   beast::flat_buffer buffer;
   bool keep_going = true;
+  bool aborted = false;  // fault injection: end with a reset, no FIN
   if constexpr (kTls) {
     lowest.expires_after(options.header_timeout);
     auto [ec] = co_await conn->stream.async_handshake(asio::ssl::stream_base::server, kTuple);
@@ -338,7 +335,8 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
         in_flight.Add(1);
         const int status = error->status;
         const std::size_t bytes = error->body.size();
-        co_await Write(*conn, std::move(*error), "", 11, false, request.request_id);
+        const std::string no_method;  // a named local: see the note at RunWebSocket below
+        co_await Write(*conn, std::move(*error), no_method, 11, false, request.request_id);
         in_flight.Add(-1);
         Record(request, "unmatched", status, bytes, started);
       }
@@ -421,6 +419,40 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
           }
         }
       }
+      const Route* matched = prepared.match.route;
+      if (body_ok && matched->websocket && IsWebSocketUpgrade(request)) {
+        request.path_params = prepared.match.params;
+        WebSocketAccept accept;
+        try {
+          accept = matched->websocket(request);
+        } catch (const std::exception& e) {
+          spdlog::error("request {}: WebSocket acceptor failed: {}", request.request_id,
+                        e.what());
+        }
+        if (accept.handler && !accept.refusal) {
+          Response switching;
+          switching.status = 101;
+          dispatcher.Observe(logged, switching);
+          in_flight.Add(-1);
+          Record(logged, route, 101, 0, started);
+          // Named locals, not temporaries, as coroutine arguments: g++ 12 destroys an aggregate
+          // temporary in a co_await expression twice (ASan: free of a non-malloc'd address).
+          detail::WebSocketOptions ws_options{
+              .max_message_bytes = options.websocket_max_message_bytes,
+              .handshake_timeout = options.header_timeout,
+              .server_name = options.server_name};
+          auto upgrade_request = parser.release();
+          co_await detail::RunWebSocket(conn, std::move(buffer), std::move(upgrade_request),
+                                        std::move(accept), std::move(ws_options));
+          break;
+        }
+        body_ok = false;
+        keep_alive = false;
+        response = accept.refusal ? std::move(*accept.refusal)
+                                  : dispatcher.RenderError(500, "internal_error",
+                                                           "the WebSocket endpoint failed",
+                                                           request.request_id);
+      }
       if (body_ok) {
         request.body = std::move(parser.get().body());
         if (dispatcher.observed()) logged.body = request.body;
@@ -435,6 +467,7 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
       lowest.socket().set_option(asio::socket_base::linger(true, 0), ignored);
       in_flight.Add(-1);
       Record(logged, route, 0, 0, started);
+      aborted = true;
       break;
     }
     const int status = response.status;
@@ -446,13 +479,14 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
     keep_going = written && keep_alive;
   }
   if constexpr (kTls) {
-    if (lowest.socket().is_open()) {
+    if (!aborted && lowest.socket().is_open()) {
       lowest.expires_after(std::chrono::seconds(1));
       co_await conn->stream.async_shutdown(kTuple);
     }
   }
   boost::system::error_code ignored;
-  lowest.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  // An aborted connection must not send a FIN first, or the client sees a clean end of stream.
+  if (!aborted) lowest.socket().shutdown(tcp::socket::shutdown_send, ignored);
   lowest.close();
   {
     std::lock_guard lock(mutex);
@@ -520,7 +554,11 @@ void Server::Shutdown(std::chrono::milliseconds grace, std::function<void()> on_
   for (const auto& conn : snapshot) {
     // On the connection's strand: only a connection waiting for a new request is cut now.
     asio::post(conn->executor, [conn] {
-      if (conn->idle) conn->Cancel();
+      if (conn->drain) {
+        conn->drain();  // a WebSocket: close it with 1001
+      } else if (conn->idle) {
+        conn->Cancel();
+      }
     });
   }
   // Wait for the connections in flight, polling; cut the rest when the grace period is over.

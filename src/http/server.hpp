@@ -37,6 +37,7 @@ struct ServerOptions {
   // HTTPS when both are set (PEM files); plain HTTP otherwise.
   std::string tls_cert_file;
   std::string tls_key_file;
+  std::size_t websocket_max_message_bytes = 1024 * 1024;
 };
 
 class Server {

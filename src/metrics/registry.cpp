@@ -55,13 +55,13 @@ void Header(std::string& out, const Family<Metric>& family, const char* type) {
 
 Histogram::Histogram(const std::vector<double>* bounds)
     : bounds_(bounds), buckets_(new std::atomic<std::uint64_t>[bounds->size() + 1]) {
-  for (std::size_t i = 0; i <= bounds_->size(); ++i) buckets_[i] = 0;
+  for (std::size_t i = 0; i <= bounds_->size(); ++i)
+    buckets_[i] = 0;
 }
 
 void Histogram::Observe(double value) {
   const auto it = std::lower_bound(bounds_->begin(), bounds_->end(), value);
-  buckets_[static_cast<std::size_t>(it - bounds_->begin())].fetch_add(1,
-                                                                      std::memory_order_relaxed);
+  buckets_[static_cast<std::size_t>(it - bounds_->begin())].fetch_add(1, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
   const double nanos = value * 1e9;
   sum_nanos_.fetch_add(nanos > 0 ? static_cast<std::uint64_t>(nanos) : 0,
@@ -81,7 +81,9 @@ std::vector<std::uint64_t> Histogram::CumulativeCounts() const {
 double Histogram::Sum() const {
   return static_cast<double>(sum_nanos_.load(std::memory_order_relaxed)) / 1e9;
 }
-std::uint64_t Histogram::Count() const { return count_.load(std::memory_order_relaxed); }
+std::uint64_t Histogram::Count() const {
+  return count_.load(std::memory_order_relaxed);
+}
 
 template <class Metric>
 Metric& Family<Metric>::WithLabels(const Labels& values) {
@@ -102,7 +104,8 @@ std::vector<std::pair<Labels, const Metric*>> Family<Metric>::Children() const {
   std::lock_guard lock(mutex_);
   std::vector<std::pair<Labels, const Metric*>> out;
   out.reserve(children_.size());
-  for (const auto& [labels, metric] : children_) out.emplace_back(labels, metric.get());
+  for (const auto& [labels, metric] : children_)
+    out.emplace_back(labels, metric.get());
   return out;
 }
 
@@ -153,7 +156,8 @@ void Registry::AddInfo(std::string name, std::string help,
 std::string Registry::Render() const {
   std::lock_guard lock(mutex_);
   std::string out;
-  for (const auto& [name, text] : infos_) out += text;
+  for (const auto& [name, text] : infos_)
+    out += text;
   for (const auto& family : counters_) {
     Header(out, *family, "counter");
     for (const auto& [labels, counter] : family->Children()) {
@@ -182,17 +186,17 @@ std::string Registry::Render() const {
       }
       const std::string label_text = LabelText(family->label_names(), labels);
       out += family->name() + "_sum" + label_text + " " + FormatDouble(histogram->Sum()) + "\n";
-      out += family->name() + "_count" + label_text + " " + std::to_string(histogram->Count()) +
-             "\n";
+      out +=
+          family->name() + "_count" + label_text + " " + std::to_string(histogram->Count()) + "\n";
     }
   }
   return out;
 }
 
 const std::vector<double>& LatencyBuckets() {
-  static const std::vector<double> kBuckets{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                            0.025,  0.05,    0.1,    0.25,  0.5,    1.0,   2.5,
-                                            5.0,    10.0};
+  static const std::vector<double> kBuckets{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                            0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                            1.0,    2.5,     5.0,    10.0};
   return kBuckets;
 }
 

@@ -7,12 +7,12 @@
 #pragma once
 
 #include <atomic>
-#include <type_traits>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace callgate::metrics {

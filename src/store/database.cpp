@@ -51,9 +51,9 @@ int Migrate(sqlite3* db, const std::string& path) {
   int current = QueryInt(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
   const int newest = kMigrations[std::size(kMigrations) - 1].version;
   if (current > newest) {
-    throw std::runtime_error("database " + path + " has schema version " +
-                             std::to_string(current) + ", newer than this callgate knows (" +
-                             std::to_string(newest) + "): upgrade callgate");
+    throw std::runtime_error("database " + path + " has schema version " + std::to_string(current) +
+                             ", newer than this callgate knows (" + std::to_string(newest) +
+                             "): upgrade callgate");
   }
   for (const Migration& migration : kMigrations) {
     if (migration.version <= current) continue;
@@ -111,13 +111,17 @@ std::unique_ptr<Database> Database::Open(const std::string& path) {
 Database::Database(std::string path, sqlite3* db, int schema_version)
     : path_(std::move(path)), db_(db), schema_version_(schema_version), worker_("sqlite", 4096) {}
 
-Database::~Database() { Close(); }
+Database::~Database() {
+  Close();
+}
 
 bool Database::Post(std::function<void(sqlite3*)> task) {
   return worker_.Post([this, task = std::move(task)] { task(db_); });
 }
 
-bool Database::Ping(sqlite3* db) { return QueryInt(db, "SELECT 1") == 1; }
+bool Database::Ping(sqlite3* db) {
+  return QueryInt(db, "SELECT 1") == 1;
+}
 
 void Database::Close() {
   worker_.Stop();

@@ -20,17 +20,18 @@ class Gateway {
  public:
   explicit Gateway(std::map<std::string, std::string> environment = {},
                    std::vector<std::string> extra_args = {}) {
-    std::vector<std::string> args = {CallgateBinary(), "serve", "--host", "127.0.0.1", "--port",
-                                     "0", "--port-file", (dir_.path() / "port").string()};
+    std::vector<std::string> args = {
+        CallgateBinary(), "serve", "--host",      "127.0.0.1",
+        "--port",         "0",     "--port-file", (dir_.path() / "port").string()};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     if (!environment.contains("DATABASE_URL")) {
       environment["DATABASE_URL"] = "sqlite:" + (dir_.path() / "data" / "callgate.db").string();
     }
-    process_ = std::make_unique<ChildProcess>(ChildProcess::Options{
-        .args = args,
-        .environment = environment,
-        .working_dir = dir_.path(),
-        .log_file = dir_.path() / "gateway.log"});
+    process_ = std::make_unique<ChildProcess>(
+        ChildProcess::Options{.args = args,
+                              .environment = environment,
+                              .working_dir = dir_.path(),
+                              .log_file = dir_.path() / "gateway.log"});
     const bool up = WaitFor(
         [&] {
           std::ifstream in(dir_.path() / "port");

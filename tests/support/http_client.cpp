@@ -169,6 +169,16 @@ std::optional<HttpResponse> TcpConnection::Read(std::chrono::milliseconds timeou
   return response;
 }
 
+bool TcpConnection::ReadExact(std::size_t n, std::string& out,
+                              std::chrono::steady_clock::time_point deadline) {
+  while (buffer_.size() < n) {
+    if (!Fill(deadline)) return false;
+  }
+  out = buffer_.substr(0, n);
+  buffer_.erase(0, n);
+  return true;
+}
+
 bool TcpConnection::WaitClosed(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {

@@ -46,6 +46,8 @@ class TcpConnection {
   // True when the peer closes the connection (read returns 0 or reset) within `timeout`.
   bool WaitClosed(std::chrono::milliseconds timeout);
   void Close();
+  // Exactly `n` raw bytes (after any buffered ones), for protocols layered on the connection.
+  bool ReadExact(std::size_t n, std::string& out, std::chrono::steady_clock::time_point deadline);
 
  private:
   bool Fill(std::chrono::steady_clock::time_point deadline);

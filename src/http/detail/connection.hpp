@@ -1,0 +1,46 @@
+// Internal to http/: a server connection over a given transport, shared by server.cpp and
+// websocket_session.cpp. Includes Beast; never include it from a public header.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <utility>
+
+namespace callgate::http::detail {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+
+// What the registry and shutdown need of a connection, whatever its transport.
+struct ConnectionBase {
+  explicit ConnectionBase(asio::any_io_executor ex) : executor(std::move(ex)) {}
+  virtual ~ConnectionBase() = default;
+  ConnectionBase(const ConnectionBase&) = delete;
+  ConnectionBase& operator=(const ConnectionBase&) = delete;
+  virtual void Cancel() = 0;  // cancels pending I/O; call on `executor` (the strand)
+  asio::any_io_executor executor;
+  std::atomic<bool> idle{true};  // waiting for the first byte of a request
+  std::string remote;
+  // Set while the connection is a WebSocket: closes it with 1001 on graceful shutdown.
+  // Only touched on `executor`.
+  std::function<void()> drain;
+};
+
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+template <class Stream>
+struct Connection final : ConnectionBase {
+  template <class... Args>
+  explicit Connection(asio::any_io_executor ex, Args&&... args)
+      : ConnectionBase(std::move(ex)), stream(std::forward<Args>(args)...) {}
+  void Cancel() override { beast::get_lowest_layer(stream).cancel(); }
+  Stream stream;
+};
+
+}  // namespace callgate::http::detail

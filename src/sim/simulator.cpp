@@ -1,0 +1,245 @@
+#include "sim/simulator.hpp"
+
+#include "core/secure_compare.hpp"
+#include "sim/fastapi_errors.hpp"
+#include "sim/tokens.hpp"
+
+#include <stdexcept>
+
+namespace callgate::sim {
+namespace {
+
+// Faults recorded for requests the observer never saw (unit tests without an observer) must not
+// accumulate forever.
+constexpr std::size_t kMaxPendingFaultMarks = 10'000;
+
+std::string_view TrimSpaces(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
+    text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
+    text.remove_suffix(1);
+  return text;
+}
+
+std::vector<std::string> Segments(std::string_view path) {
+  std::vector<std::string> out;
+  std::size_t start = 1;
+  while (start <= path.size()) {
+    const std::size_t slash = path.find('/', start);
+    const std::size_t end = slash == std::string_view::npos ? path.size() : slash;
+    out.emplace_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// Does the concrete `path` fit `pattern` ("{name}" segments match any non-empty segment)?
+bool PathFitsPattern(std::string_view path, std::string_view pattern) {
+  const auto a = Segments(path);
+  const auto b = Segments(pattern);
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const bool param = b[i].size() > 2 && b[i].front() == '{' && b[i].back() == '}';
+    if (param ? a[i].empty() : a[i] != b[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Simulator::Simulator(SimOptions options, core::Clock& clock, core::Scheduler& scheduler)
+    : options_(std::move(options)),
+      clock_(clock),
+      scheduler_(scheduler),
+      state_(options_),
+      journal_(options_.max_journal_entries, options_.api_key) {}
+
+void Simulator::AddRoutes(http::Router& router) {
+  const http::RouteOptions json_body{.body = http::BodyKind::kRaw};
+  AddApiRoute(router, "POST", "/v1/convai/twilio/outbound-call", &Simulator::TwilioOutboundCall,
+              json_body);
+  AddApiRoute(router, "POST", "/v1/convai/sip-trunk/outbound-call", &Simulator::SipOutboundCall,
+              json_body);
+  AddApiRoute(router, "GET", "/v1/convai/phone-numbers", &Simulator::ListPhoneNumbers);
+  AddApiRoute(router, "GET", "/v1/convai/phone-numbers/{phone_number_id}",
+              &Simulator::GetPhoneNumber);
+  AddApiRoute(router, "GET", "/v1/convai/conversations", &Simulator::ListConversations);
+  AddApiRoute(router, "GET", "/v1/convai/conversations/{conversation_id}",
+              &Simulator::GetConversation);
+  AddApiRoute(router, "DELETE", "/v1/convai/conversations/{conversation_id}",
+              &Simulator::DeleteConversation);
+  AddApiRoute(router, "GET", "/v1/convai/conversation/get-signed-url", &Simulator::GetSignedUrl);
+  // Deprecated snake_case alias (changelog 2025-05-19), still served.
+  AddApiRoute(router, "GET", "/v1/convai/conversation/get_signed_url", &Simulator::GetSignedUrl);
+  AddControlRoutes(router);
+}
+
+void Simulator::AddApiRoute(http::Router& router, std::string method, std::string pattern,
+                            ApiHandler handler, http::RouteOptions options) {
+  api_routes_.emplace_back(method, pattern);
+  router.Add(
+      std::move(method), pattern,
+      [this, pattern, handler](http::Request request, http::Responder responder) {
+        ServeApi(pattern, handler, std::move(request), std::move(responder));
+      },
+      options);
+}
+
+void Simulator::ServeApi(const std::string& pattern, ApiHandler handler, http::Request request,
+                         http::Responder responder) {
+  const std::string trace_id = NewTraceId();
+  std::optional<Fault> fault;
+  {
+    std::lock_guard lock(mutex_);
+    fault = faults_.Take(request.method, pattern, request.path);
+    if (fault) {
+      if (fault_by_request_.size() >= kMaxPendingFaultMarks) fault_by_request_.clear();
+      fault_by_request_[request.request_id] = fault->id;
+    }
+  }
+  std::optional<http::Response> replacement;
+  if (fault) replacement = FaultResponse(fault->spec, trace_id);
+  http::Response response;
+  if (!replacement || fault->spec.process_request) response = (this->*handler)(request, trace_id);
+  if (replacement) {
+    response = std::move(*replacement);
+  } else if (fault && fault->spec.action == FaultAction::kTruncate) {
+    TruncateBody(response);
+  }
+  SetTraceId(response, trace_id);
+
+  const auto latency = fault ? fault->spec.latency : std::chrono::milliseconds(0);
+  if (latency.count() > 0) {
+    scheduler_.After(latency, [responder, delayed = std::move(response)]() mutable {
+      responder.Send(std::move(delayed));
+    });
+  } else {
+    responder.Send(std::move(response));
+  }
+}
+
+std::optional<http::Response> Simulator::CheckApiKey(const http::Request& request,
+                                                     std::string_view trace_id) const {
+  const auto key = request.headers.Get("xi-api-key");
+  if (!key || TrimSpaces(*key).empty()) {
+    // An Authorization header alone is a credential the simulator cannot accept.
+    if (request.headers.Get("Authorization")) return InvalidApiKey(trace_id);
+    return MissingApiKey(trace_id);
+  }
+  if (options_.api_key.empty()) return std::nullopt;
+  if (!core::ConstantTimeEquals(TrimSpaces(*key), options_.api_key)) {
+    return InvalidApiKey(trace_id);
+  }
+  return std::nullopt;
+}
+
+bool Simulator::IsKnownApiRoute(std::string_view route) const {
+  if (route == "*") return true;
+  const auto space = route.find(' ');
+  if (space == std::string_view::npos) return false;
+  const std::string_view method = route.substr(0, space);
+  const std::string_view target = route.substr(space + 1);
+  for (const auto& [m, pattern] : api_routes_) {
+    if (m == method && (pattern == target || PathFitsPattern(target, pattern))) return true;
+  }
+  return false;
+}
+
+http::ErrorRenderer Simulator::ErrorRenderer() const {
+  return [](int status, std::string_view, std::string_view message, std::string_view,
+            boost::json::object) { return FrameworkError(status, message, NewTraceId()); };
+}
+
+http::RequestObserver Simulator::Observer() {
+  return [this](const http::Request& request, const http::Response& response) {
+    if (request.path == "/_sim" || request.path.starts_with("/_sim/")) return;
+    std::lock_guard lock(mutex_);
+    std::string fault_id;
+    if (const auto it = fault_by_request_.find(request.request_id); it != fault_by_request_.end()) {
+      fault_id = std::move(it->second);
+      fault_by_request_.erase(it);
+    }
+    journal_.Record(request, response, clock_.Now(), std::move(fault_id));
+  };
+}
+
+Simulator::SignatureCheck Simulator::ConsumeSignature(std::string_view agent_id,
+                                                      std::string_view signature) {
+  std::lock_guard lock(mutex_);
+  return state_.ConsumeSignature(agent_id, signature, clock_.Now());
+}
+
+const AgentConfig* Simulator::FindAgent(std::string_view agent_id) const {
+  return state_.FindAgent(agent_id);  // immutable after construction: no lock needed
+}
+
+std::optional<Simulator::WebSocketStart> Simulator::BeginWebSocketConversation(
+    std::string_view agent_id, const boost::json::object& client_data) {
+  const AgentConfig* agent = state_.FindAgent(agent_id);
+  if (agent == nullptr) return std::nullopt;
+  ConversationRecord record;
+  record.channel = Channel::kWebSocket;
+  record.conversation_id = NewConversationId();
+  record.created = clock_.Now();
+  boost::json::object data = client_data;
+  data.erase("type");
+  PrepareConversation(record, *agent, std::move(data),
+                      {{"system__agent_id", agent->agent_id},
+                       {"system__current_agent_id", agent->agent_id},
+                       {"system__conversation_id", record.conversation_id},
+                       {"system__time_utc", FormatUtc(record.created)}});
+  WebSocketStart start{record.conversation_id, record.first_message, record.language,
+                       record.missing_variables};
+  std::lock_guard lock(mutex_);
+  state_.AddConversation(std::move(record));
+  return start;
+}
+
+bool Simulator::AppendTranscript(std::string_view conversation_id, std::string_view role,
+                                 std::string message) {
+  std::lock_guard lock(mutex_);
+  ConversationRecord* record = state_.FindConversation(conversation_id);
+  if (record == nullptr || record->channel != Channel::kWebSocket || record->ended) return false;
+  const auto now = clock_.Now();
+  const std::int64_t secs =
+      now <= record->created
+          ? 0
+          : std::chrono::duration_cast<std::chrono::seconds>(now - record->created).count();
+  record->live_transcript.push_back({std::string(role), std::move(message), secs});
+  return true;
+}
+
+bool Simulator::EndWebSocketConversation(std::string_view conversation_id,
+                                         std::string termination_reason) {
+  std::lock_guard lock(mutex_);
+  ConversationRecord* record = state_.FindConversation(conversation_id);
+  if (record == nullptr || record->channel != Channel::kWebSocket || record->ended) return false;
+  record->ended = clock_.Now();
+  record->end_reason = std::move(termination_reason);
+  return true;
+}
+
+CalleeBehaviour Simulator::ParseCallee(std::string_view text) {
+  if (text == "answer") return CalleeBehaviour::kAnswer;
+  if (text == "busy") return CalleeBehaviour::kBusy;
+  if (text == "no-answer") return CalleeBehaviour::kNoAnswer;
+  if (text == "fail") return CalleeBehaviour::kFail;
+  throw std::invalid_argument("unknown callee behaviour '" + std::string(text) +
+                              "'; expected answer, busy, no-answer or fail");
+}
+
+std::string_view Simulator::CalleeName(CalleeBehaviour behaviour) {
+  switch (behaviour) {
+    case CalleeBehaviour::kAnswer:
+      return "answer";
+    case CalleeBehaviour::kBusy:
+      return "busy";
+    case CalleeBehaviour::kNoAnswer:
+      return "no-answer";
+    case CalleeBehaviour::kFail:
+      return "fail";
+  }
+  return "answer";
+}
+
+}  // namespace callgate::sim
