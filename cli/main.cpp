@@ -3,6 +3,7 @@
 //
 // Exit codes: 0 success, 1 a component failed at run time, 2 a usage or configuration error.
 #include "app/app.hpp"
+#include "app/sim_app.hpp"
 #include "config/config.hpp"
 #include "core/logging.hpp"
 
@@ -163,6 +164,35 @@ int main(int argc, char** argv) {
                          "came from (secrets redacted)");
   config_flags.Register(*config_cmd);
 
+  callgate::app::SimCommand sim_command;
+  std::string sim_log_level = "info";
+  CLI::App* sim = cli.add_subcommand(
+      "sim", "Run the ElevenLabs simulator (the Conversational AI API, for development and tests)");
+  sim->add_option("--host", sim_command.host, "Address to listen on")->capture_default_str();
+  sim->add_option("--port", sim_command.port, "TCP port (0 = any free port)")
+      ->capture_default_str();
+  sim->add_option("--api-key", sim_command.api_key,
+                  "The only xi-api-key accepted (default: generated and printed)");
+  sim->add_option("--tls-cert", sim_command.tls_cert_file, "Serve HTTPS with this PEM certificate");
+  sim->add_option("--tls-key", sim_command.tls_key_file, "... and this PEM private key");
+  sim->add_option("--time-scale", sim_command.time_scale,
+                  "Simulated seconds per real second (calls ring, talk and end faster)")
+      ->capture_default_str();
+  sim->add_option("--callee", sim_command.callees,
+                  "How a number behaves: NUMBER=answer|busy|no-answer|fail (repeatable)");
+  sim->add_option("--ring-secs", sim_command.ring_secs, "Simulated ringing time")
+      ->capture_default_str();
+  sim->add_option("--talk-secs", sim_command.talk_secs, "Simulated call length")
+      ->capture_default_str();
+  sim->add_option("--processing-secs", sim_command.processing_secs,
+                  "Simulated post-call processing time")
+      ->capture_default_str();
+  sim->add_option("--io-threads", sim_command.io_threads, "I/O threads (0 = one per core)");
+  sim->add_option("--port-file", sim_command.port_file,
+                  "Write the bound port to this file once listening");
+  sim->add_option("--log-level", sim_log_level, "trace|debug|info|warning|error|critical")
+      ->capture_default_str();
+
   cli.add_subcommand("version", "Print the version")->callback([] {
     std::printf("%s\n", callgate::app::VersionString().c_str());
   });
@@ -180,6 +210,16 @@ int main(int argc, char** argv) {
   if (config_cmd->parsed()) {
     auto config = LoadConfig(config_flags, exit_code);
     return config ? PrintConfig(*config) : exit_code;
+  }
+
+  if (sim->parsed()) {
+    const auto level = spdlog::level::from_str(sim_log_level == "warning" ? "warn" : sim_log_level);
+    if (level == spdlog::level::off && sim_log_level != "off") {
+      std::fprintf(stderr, "callgate sim: unknown --log-level '%s'\n", sim_log_level.c_str());
+      return kExitUsage;
+    }
+    callgate::core::SetupLogging(level, callgate::core::LogFormat::kText);
+    return callgate::app::RunSimulator(sim_command);
   }
 
   if (serve->parsed()) {

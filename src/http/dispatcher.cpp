@@ -178,10 +178,9 @@ void Dispatcher::Run(Prepared prepared, Request request, Responder responder) co
   }
   const Route& route = *prepared.match.route;
   if (route.websocket) {
-    Response refusal =
-        RenderError(426, "upgrade_required",
-                    "this endpoint speaks WebSocket: send an Upgrade: websocket request",
-                    request.request_id);
+    Response refusal = RenderError(
+        426, "upgrade_required",
+        "this endpoint speaks WebSocket: send an Upgrade: websocket request", request.request_id);
     refusal.headers.Set("Upgrade", "websocket");
     responder.Send(std::move(refusal));
     return;

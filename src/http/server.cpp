@@ -1,9 +1,9 @@
 #include "http/server.hpp"
 
-#include "http/detail/connection.hpp"
-#include "http/detail/websocket_session.hpp"
 #include "core/ids.hpp"
 #include "core/logging.hpp"
+#include "http/detail/connection.hpp"
+#include "http/detail/websocket_session.hpp"
 #include "metrics/registry.hpp"
 #include "net/runtime.hpp"
 
@@ -426,8 +426,7 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
         try {
           accept = matched->websocket(request);
         } catch (const std::exception& e) {
-          spdlog::error("request {}: WebSocket acceptor failed: {}", request.request_id,
-                        e.what());
+          spdlog::error("request {}: WebSocket acceptor failed: {}", request.request_id, e.what());
         }
         if (accept.handler && !accept.refusal) {
           Response switching;

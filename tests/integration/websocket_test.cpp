@@ -33,7 +33,8 @@ class EchoHandler final : public http::WebSocketHandler {
       connection_->Abort();
     } else if (message == "flood") {
       std::thread([c = connection_] {
-        for (int i = 0; i < 500; ++i) c->SendText(std::to_string(i));
+        for (int i = 0; i < 500; ++i)
+          c->SendText(std::to_string(i));
       }).detach();
     } else {
       connection_->SendText("echo:" + std::string(message));

@@ -10,8 +10,8 @@ namespace {
 
 std::string Base64(const unsigned char* data, std::size_t size) {
   std::string out(4 * ((size + 2) / 3), '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data,
-                                static_cast<int>(size));
+  const int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(size));
   out.resize(static_cast<std::size_t>(n));
   return out;
 }
@@ -25,7 +25,8 @@ WsClient::WsClient(std::uint16_t port, const std::string& target,
   if (!connection_.connected()) return;
   std::random_device random;
   unsigned char nonce[16];
-  for (auto& byte : nonce) byte = static_cast<unsigned char>(random());
+  for (auto& byte : nonce)
+    byte = static_cast<unsigned char>(random());
   const std::string key = Base64(nonce, sizeof nonce);
   auto all = headers;
   all.emplace_back("Upgrade", "websocket");
@@ -63,7 +64,8 @@ bool WsClient::SendFrame(std::uint8_t opcode, const std::string& payload) {
   }
   std::random_device random;
   unsigned char mask[4];
-  for (auto& byte : mask) byte = static_cast<unsigned char>(random());
+  for (auto& byte : mask)
+    byte = static_cast<unsigned char>(random());
   frame.append(reinterpret_cast<const char*>(mask), 4);
   for (std::size_t i = 0; i < size; ++i) {
     frame.push_back(static_cast<char>(static_cast<unsigned char>(payload[i]) ^ mask[i % 4]));
@@ -71,7 +73,9 @@ bool WsClient::SendFrame(std::uint8_t opcode, const std::string& payload) {
   return connection_.Send(frame);
 }
 
-bool WsClient::SendText(const std::string& text) { return SendFrame(0x1, text); }
+bool WsClient::SendText(const std::string& text) {
+  return SendFrame(0x1, text);
+}
 
 bool WsClient::SendClose(std::uint16_t code, const std::string& reason) {
   std::string payload;
@@ -103,7 +107,8 @@ std::optional<WsClient::Message> WsClient::Read(std::chrono::milliseconds timeou
     } else if (size == 127) {
       if (!connection_.ReadExact(8, ext, deadline)) return std::nullopt;
       size = 0;
-      for (char c : ext) size = (size << 8) | static_cast<unsigned char>(c);
+      for (char c : ext)
+        size = (size << 8) | static_cast<unsigned char>(c);
     }
     std::string payload;
     if (!connection_.ReadExact(static_cast<std::size_t>(size), payload, deadline)) {

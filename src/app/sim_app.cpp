@@ -1,0 +1,121 @@
+#include "app/sim_app.hpp"
+
+#include "core/clock.hpp"
+#include "core/ids.hpp"
+#include "http/dispatcher.hpp"
+#include "http/server.hpp"
+#include "metrics/registry.hpp"
+#include "net/asio_scheduler.hpp"
+#include "net/runtime.hpp"
+#include "sim/simulator.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+namespace callgate::app {
+namespace {
+
+bool WritePortFile(const std::string& path, std::uint16_t port) {
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    if (!out || !(out << port << '\n') || !out.flush()) return false;
+  }
+  std::error_code ec;
+  std::filesystem::rename(temporary, path, ec);
+  return !ec;
+}
+
+}  // namespace
+
+int RunSimulator(const SimCommand& command) {
+  sim::SimOptions options;
+  options.api_key = command.api_key;
+  if (options.api_key.empty()) {
+    options.api_key = core::NewId("sk_sim");
+    // A key made up for this local simulator, not a user's secret: it has to be shown so that
+    // a gateway can be pointed at the simulator.
+    std::printf("simulator API key (generated): %s\n", options.api_key.c_str());
+    std::fflush(stdout);
+  }
+  if (command.time_scale <= 0 || command.time_scale > 10'000) {
+    std::fprintf(stderr, "callgate sim: --time-scale must be between 0 and 10000, got %g\n",
+                 command.time_scale);
+    return 2;
+  }
+  for (const std::string& callee : command.callees) {
+    const auto equals = callee.find('=');
+    try {
+      if (equals == std::string::npos) throw std::invalid_argument("no '='");
+      options.callees[callee.substr(0, equals)] =
+          sim::Simulator::ParseCallee(callee.substr(equals + 1));
+    } catch (const std::invalid_argument&) {
+      std::fprintf(stderr,
+                   "callgate sim: --callee expects NUMBER=answer|busy|no-answer|fail, got '%s'\n",
+                   callee.c_str());
+      return 2;
+    }
+  }
+  options.time_scale = command.time_scale;
+  options.ring_secs = command.ring_secs;
+  options.talk_secs = command.talk_secs;
+  options.processing_secs = command.processing_secs;
+
+  core::ScaledClock clock(command.time_scale);
+  options.advance_clock = [&clock](std::chrono::seconds by) { clock.Advance(by); };
+
+  const unsigned threads =
+      command.io_threads != 0 ? command.io_threads : std::max(1U, std::thread::hardware_concurrency());
+  net::Runtime runtime(threads);
+  net::AsioScheduler scheduler(runtime);
+  sim::Simulator simulator(std::move(options), clock, scheduler);
+
+  http::Router router;
+  simulator.AddRoutes(router);
+  http::Dispatcher dispatcher(
+      router, {.render_error = simulator.ErrorRenderer(), .observer = simulator.Observer()});
+  metrics::Registry registry;
+  http::Server server(runtime, dispatcher, registry,
+                      {.host = command.host,
+                       .port = command.port,
+                       .server_name = "uvicorn",  // as the real API answers
+                       .tls_cert_file = command.tls_cert_file,
+                       .tls_key_file = command.tls_key_file,
+                       .websocket_max_message_bytes = 16 * 1024 * 1024});
+  std::uint16_t port = 0;
+  try {
+    port = server.Listen();
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+  if (!command.port_file.empty() && !WritePortFile(command.port_file, port)) {
+    spdlog::critical("cannot write the port file {}", command.port_file);
+    return 1;
+  }
+
+  std::atomic<int> signals_seen{0};
+  runtime.OnStopSignal([&](int) {
+    if (signals_seen.fetch_add(1) > 0) {
+      runtime.Stop();
+      return;
+    }
+    spdlog::info("simulator stopping");
+    server.Shutdown(std::chrono::seconds(5), [&runtime] { runtime.Stop(); });
+  });
+  server.Start();
+  const char* scheme = server.tls() ? "https" : "http";
+  spdlog::info("ElevenLabs simulator listening on {}://{}:{} (time x{}); point callgate at it "
+               "with ELEVENLABS_BASE_URL={}://{}:{}",
+               scheme, command.host, port, command.time_scale, scheme, command.host, port);
+  runtime.Run();
+  return 0;
+}
+
+}  // namespace callgate::app

@@ -1,0 +1,30 @@
+// `callgate sim`: the ElevenLabs simulator as a process of its own, on the same HTTP server as
+// the gateway, with the real API's error shapes and `server: uvicorn`.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace callgate::app {
+
+struct SimCommand {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8100;
+  std::string api_key;  // empty = generate one and print it
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  double time_scale = 1.0;
+  std::vector<std::string> callees;  // "+15551234567=busy"
+  int ring_secs = 3;
+  int talk_secs = 20;
+  int processing_secs = 5;
+  unsigned io_threads = 0;  // 0 = one per core
+  std::string port_file;
+};
+
+// Runs until SIGINT/SIGTERM. Returns 0 after a graceful stop, 1 when it cannot start, 2 for a
+// bad option (printed).
+int RunSimulator(const SimCommand& command);
+
+}  // namespace callgate::app
