@@ -50,9 +50,11 @@ class ScaledClock final : public Clock {
         start_wall_(std::chrono::system_clock::now()) {}
   SystemTime Now() const override {
     const auto real = std::chrono::steady_clock::now() - start_real_;
-    const auto scaled = std::chrono::duration_cast<SystemTime::duration>(
-        std::chrono::duration<double, std::nano>(static_cast<double>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(real).count()) * scale_));
+    const auto scaled =
+        std::chrono::duration_cast<SystemTime::duration>(std::chrono::duration<double, std::nano>(
+            static_cast<double>(
+                std::chrono::duration_cast<std::chrono::nanoseconds>(real).count()) *
+            scale_));
     return start_wall_ + scaled + SystemTime::duration{offset_.load()};
   }
   void Advance(std::chrono::nanoseconds by) {
