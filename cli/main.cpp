@@ -190,6 +190,21 @@ int main(int argc, char** argv) {
   sim->add_option("--io-threads", sim_command.io_threads, "I/O threads (0 = one per core)");
   sim->add_option("--port-file", sim_command.port_file,
                   "Write the bound port to this file once listening");
+  sim->add_option("--ping-interval-ms", sim_command.ping_interval_ms,
+                  "Conversation WebSocket: interval between ping events")
+      ->capture_default_str();
+  sim->add_option("--inactivity-timeout-ms", sim_command.inactivity_timeout_ms,
+                  "Conversation WebSocket: no user input for this long closes with 1002")
+      ->capture_default_str();
+  sim->add_option("--speech-speed", sim_command.speech_speed,
+                  "Agent audio pace relative to real time (2 = twice as fast)")
+      ->capture_default_str();
+  sim->add_option("--turns", sim_command.turns, "Agent replies before it ends the call")
+      ->capture_default_str();
+  sim->add_flag("--reject-websocket-with-http", sim_command.reject_websocket_with_http,
+                "Refuse bad WebSocket authorisation with HTTP 403 instead of close 1008");
+  sim->add_flag("--interruption-with-reason", sim_command.interruption_with_reason,
+                "Send interruption_event as {reason} (an older documented form)");
   sim->add_option("--log-level", sim_log_level, "trace|debug|info|warning|error|critical")
       ->capture_default_str();
 

@@ -1,7 +1,11 @@
 # Warnings, sanitizers and ccache for every callgate target.
 find_program(CCACHE_PROGRAM ccache)
 if(CCACHE_PROGRAM)
-  set(CMAKE_CXX_COMPILER_LAUNCHER "${CCACHE_PROGRAM}")
+  # Paths under the source tree are hashed relative to it, so a fresh clone elsewhere (as CI
+  # makes) reuses the cache of earlier builds on the same machine.
+  set(CMAKE_CXX_COMPILER_LAUNCHER
+    ${CMAKE_COMMAND} -E env CCACHE_BASEDIR=${PROJECT_SOURCE_DIR} CCACHE_NOHASHDIR=1
+    ${CCACHE_PROGRAM})
 endif()
 
 add_library(callgate_options INTERFACE)

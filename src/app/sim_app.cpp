@@ -7,6 +7,7 @@
 #include "metrics/registry.hpp"
 #include "net/asio_scheduler.hpp"
 #include "net/runtime.hpp"
+#include "sim/agent/conversation_service.hpp"
 #include "sim/simulator.hpp"
 
 #include <spdlog/spdlog.h>
@@ -70,14 +71,33 @@ int RunSimulator(const SimCommand& command) {
   core::ScaledClock clock(command.time_scale);
   options.advance_clock = [&clock](std::chrono::seconds by) { clock.Advance(by); };
 
-  const unsigned threads =
-      command.io_threads != 0 ? command.io_threads : std::max(1U, std::thread::hardware_concurrency());
+  const unsigned threads = command.io_threads != 0
+                               ? command.io_threads
+                               : std::max(1U, std::thread::hardware_concurrency());
   net::Runtime runtime(threads);
   net::AsioScheduler scheduler(runtime);
   sim::Simulator simulator(std::move(options), clock, scheduler);
 
+  if (command.ping_interval_ms < 10 || command.inactivity_timeout_ms < 10 ||
+      command.speech_speed <= 0 || command.turns < 1) {
+    std::fprintf(
+        stderr,
+        "callgate sim: --ping-interval-ms and --inactivity-timeout-ms must be at least 10, "
+        "--speech-speed above 0 and --turns at least 1\n");
+    return 2;
+  }
+  sim::ConversationService conversations(
+      simulator, scheduler,
+      {.ping_interval = std::chrono::milliseconds(command.ping_interval_ms),
+       .inactivity_timeout = std::chrono::milliseconds(command.inactivity_timeout_ms),
+       .speech_speed = command.speech_speed,
+       .turns = command.turns,
+       .reject_with_http = command.reject_websocket_with_http,
+       .interruption_with_reason = command.interruption_with_reason});
+
   http::Router router;
   simulator.AddRoutes(router);
+  conversations.AddRoutes(router);
   http::Dispatcher dispatcher(
       router, {.render_error = simulator.ErrorRenderer(), .observer = simulator.Observer()});
   metrics::Registry registry;
@@ -111,9 +131,10 @@ int RunSimulator(const SimCommand& command) {
   });
   server.Start();
   const char* scheme = server.tls() ? "https" : "http";
-  spdlog::info("ElevenLabs simulator listening on {}://{}:{} (time x{}); point callgate at it "
-               "with ELEVENLABS_BASE_URL={}://{}:{}",
-               scheme, command.host, port, command.time_scale, scheme, command.host, port);
+  spdlog::info(
+      "ElevenLabs simulator listening on {}://{}:{} (time x{}); point callgate at it "
+      "with ELEVENLABS_BASE_URL={}://{}:{}",
+      scheme, command.host, port, command.time_scale, scheme, command.host, port);
   runtime.Run();
   return 0;
 }

@@ -20,6 +20,13 @@ struct SimCommand {
   int talk_secs = 20;
   int processing_secs = 5;
   unsigned io_threads = 0;  // 0 = one per core
+  // The conversation WebSocket's scripted agent.
+  int ping_interval_ms = 2000;
+  int inactivity_timeout_ms = 60000;
+  double speech_speed = 1.0;
+  int turns = 3;
+  bool reject_websocket_with_http = false;
+  bool interruption_with_reason = false;
   std::string port_file;
 };
 

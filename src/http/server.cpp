@@ -116,7 +116,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
                                      {"route", "method", "status"})),
         latency(registry.AddHistogram(
             "callgate_http_request_duration_seconds",
-            "Time from a request's head being read to its response being written, by route",
+            "Time from a request's head being read to its response being ready to send, by route",
             {"route"}, metrics::LatencyBuckets())),
         in_flight(
             registry
@@ -332,13 +332,10 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
         spdlog::warn("{}: {} ({})", conn->remote, error->status, hec.message());
         request.method = "-";
         request.path = "-";
-        in_flight.Add(1);
-        const int status = error->status;
-        const std::size_t bytes = error->body.size();
+        // Counted before it is written: a client holding the answer finds it in /metrics.
+        Record(request, "unmatched", error->status, error->body.size(), started);
         const std::string no_method;  // a named local: see the note at RunWebSocket below
         co_await Write(*conn, std::move(*error), no_method, 11, false, request.request_id);
-        in_flight.Add(-1);
-        Record(request, "unmatched", status, bytes, started);
       }
       break;
     }
@@ -469,12 +466,11 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
       aborted = true;
       break;
     }
-    const int status = response.status;
-    const std::size_t bytes = response.body.size();
+    // Counted before it is written: a client holding the answer finds it in /metrics.
+    Record(logged, route, response.status, response.body.size(), started);
     const bool written = co_await Write(*conn, std::move(response), logged.method, version,
                                         keep_alive, logged.request_id);
     in_flight.Add(-1);
-    Record(logged, route, status, bytes, started);
     keep_going = written && keep_alive;
   }
   if constexpr (kTls) {

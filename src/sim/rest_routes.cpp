@@ -208,11 +208,59 @@ http::Response Simulator::GetConversation(const http::Request& request, std::str
       200, ConversationJson(*record, Evaluate(*record, clock_.Now(), state_.durations())));
 }
 
+void Simulator::GetConversationAudio(const http::Request& request, std::string_view trace_id,
+                                     Finish finish) {
+  if (auto denied = CheckApiKey(request, trace_id)) {
+    finish(std::move(*denied));
+    return;
+  }
+  const std::string id(request.PathParam("conversation_id"));
+  std::vector<TranscriptTurn> transcript;
+  {
+    std::lock_guard lock(mutex_);
+    const ConversationRecord* record = state_.FindConversation(id);
+    if (record == nullptr) {
+      finish(NotFound("conversation_not_found", "Conversation with id '" + id + "' not found.",
+                      "conversation_id", trace_id));
+      return;
+    }
+    ConversationSnapshot snapshot = Evaluate(*record, clock_.Now(), state_.durations());
+    if (!snapshot.has_audio) {
+      // Unconfirmed upstream; the documented advice is to check has_audio first.
+      finish(NotFound("conversation_audio_not_found",
+                      "Conversation with id '" + id + "' has no audio (yet).", "conversation_id",
+                      trace_id));
+      return;
+    }
+    transcript = std::move(snapshot.transcript);
+  }
+  const std::string trace(trace_id);
+  const bool queued = recordings_.Render(
+      id, std::move(transcript),
+      [finish, trace](std::shared_ptr<const std::string> mp3, const std::string& error) {
+        if (!mp3) {
+          finish(CurrentError(500, "internal_error", "recording_failed",
+                              "The recording could not be rendered: " + error, trace));
+          return;
+        }
+        http::Response response;
+        response.status = 200;
+        response.headers.Set("Content-Type", "audio/mpeg");
+        response.body = *mp3;
+        finish(std::move(response));
+      });
+  if (!queued) {
+    finish(CurrentError(503, "service_unavailable", "system_busy",
+                        "Too many recordings are being rendered; retry shortly.", trace_id));
+  }
+}
+
 http::Response Simulator::DeleteConversation(const http::Request& request,
                                              std::string_view trace_id) {
   if (auto denied = CheckApiKey(request, trace_id)) return std::move(*denied);
   const std::string_view id = request.PathParam("conversation_id");
   std::lock_guard lock(mutex_);
+  recordings_.Forget(std::string(id));
   if (!state_.DeleteConversation(id)) {
     return NotFound("conversation_not_found",
                     "Conversation with id '" + std::string(id) + "' not found.", "conversation_id",

@@ -66,6 +66,8 @@ void Simulator::AddRoutes(http::Router& router) {
   AddApiRoute(router, "GET", "/v1/convai/conversations", &Simulator::ListConversations);
   AddApiRoute(router, "GET", "/v1/convai/conversations/{conversation_id}",
               &Simulator::GetConversation);
+  AddAsyncApiRoute(router, "GET", "/v1/convai/conversations/{conversation_id}/audio",
+                   &Simulator::GetConversationAudio);
   AddApiRoute(router, "DELETE", "/v1/convai/conversations/{conversation_id}",
               &Simulator::DeleteConversation);
   AddApiRoute(router, "GET", "/v1/convai/conversation/get-signed-url", &Simulator::GetSignedUrl);
@@ -80,13 +82,29 @@ void Simulator::AddApiRoute(http::Router& router, std::string method, std::strin
   router.Add(
       std::move(method), pattern,
       [this, pattern, handler](http::Request request, http::Responder responder) {
-        ServeApi(pattern, handler, std::move(request), std::move(responder));
+        ServeApi(pattern, std::move(request), std::move(responder),
+                 [this, handler](const http::Request& r, std::string_view trace_id,
+                                 const Finish& finish) { finish((this->*handler)(r, trace_id)); });
       },
       options);
 }
 
-void Simulator::ServeApi(const std::string& pattern, ApiHandler handler, http::Request request,
-                         http::Responder responder) {
+void Simulator::AddAsyncApiRoute(http::Router& router, std::string method, std::string pattern,
+                                 AsyncApiHandler handler, http::RouteOptions options) {
+  api_routes_.emplace_back(method, pattern);
+  router.Add(
+      std::move(method), pattern,
+      [this, pattern, handler](http::Request request, http::Responder responder) {
+        ServeApi(pattern, std::move(request), std::move(responder),
+                 [this, handler](const http::Request& r, std::string_view trace_id, Finish finish) {
+                   (this->*handler)(r, trace_id, std::move(finish));
+                 });
+      },
+      options);
+}
+
+void Simulator::ServeApi(const std::string& pattern, http::Request request,
+                         http::Responder responder, Runner run) {
   const std::string trace_id = NewTraceId();
   std::optional<Fault> fault;
   {
@@ -97,25 +115,29 @@ void Simulator::ServeApi(const std::string& pattern, ApiHandler handler, http::R
       fault_by_request_[request.request_id] = fault->id;
     }
   }
+  const auto latency = fault ? fault->spec.latency : std::chrono::milliseconds(0);
+  auto send = [this, responder, trace_id, latency](http::Response response) {
+    SetTraceId(response, trace_id);
+    if (latency.count() > 0) {
+      scheduler_.After(latency, [responder, delayed = std::move(response)]() mutable {
+        responder.Send(std::move(delayed));
+      });
+    } else {
+      responder.Send(std::move(response));
+    }
+  };
   std::optional<http::Response> replacement;
   if (fault) replacement = FaultResponse(fault->spec, trace_id);
-  http::Response response;
-  if (!replacement || fault->spec.process_request) response = (this->*handler)(request, trace_id);
   if (replacement) {
-    response = std::move(*replacement);
-  } else if (fault && fault->spec.action == FaultAction::kTruncate) {
-    TruncateBody(response);
+    if (fault->spec.process_request) run(request, trace_id, [](const http::Response&) {});
+    send(std::move(*replacement));
+    return;
   }
-  SetTraceId(response, trace_id);
-
-  const auto latency = fault ? fault->spec.latency : std::chrono::milliseconds(0);
-  if (latency.count() > 0) {
-    scheduler_.After(latency, [responder, delayed = std::move(response)]() mutable {
-      responder.Send(std::move(delayed));
-    });
-  } else {
-    responder.Send(std::move(response));
-  }
+  const bool truncate = fault && fault->spec.action == FaultAction::kTruncate;
+  run(request, trace_id, [send, truncate](http::Response response) {
+    if (truncate) TruncateBody(response);
+    send(std::move(response));
+  });
 }
 
 std::optional<http::Response> Simulator::CheckApiKey(const http::Request& request,

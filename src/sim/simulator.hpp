@@ -32,8 +32,10 @@
 #include "sim/journal.hpp"
 #include "sim/lifecycle.hpp"
 #include "sim/options.hpp"
+#include "sim/recording.hpp"
 #include "sim/state.hpp"
 
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -91,11 +93,18 @@ class Simulator {
 
  private:
   using ApiHandler = http::Response (Simulator::*)(const http::Request&, std::string_view);
+  // Handlers that answer later (from another thread) call `finish` exactly once.
+  using Finish = std::function<void(http::Response)>;
+  using AsyncApiHandler = void (Simulator::*)(const http::Request&, std::string_view, Finish);
+  using Runner = std::function<void(const http::Request&, std::string_view, Finish)>;
 
   void AddApiRoute(http::Router& router, std::string method, std::string pattern,
                    ApiHandler handler, http::RouteOptions options = {});
-  void ServeApi(const std::string& pattern, ApiHandler handler, http::Request request,
-                http::Responder responder);
+  void AddAsyncApiRoute(http::Router& router, std::string method, std::string pattern,
+                        AsyncApiHandler handler, http::RouteOptions options = {});
+  // Faults, trace id and latency around `run`, for synchronous and asynchronous handlers alike.
+  void ServeApi(const std::string& pattern, http::Request request, http::Responder responder,
+                Runner run);
   void AddControlRoutes(http::Router& router);
   std::optional<http::Response> CheckApiKey(const http::Request& request,
                                             std::string_view trace_id) const;
@@ -112,6 +121,7 @@ class Simulator {
   http::Response GetConversation(const http::Request& request, std::string_view trace_id);
   http::Response DeleteConversation(const http::Request& request, std::string_view trace_id);
   http::Response GetSignedUrl(const http::Request& request, std::string_view trace_id);
+  void GetConversationAudio(const http::Request& request, std::string_view trace_id, Finish finish);
 
   // Control handlers (control_routes.cpp).
   http::Response ControlListRequests(const http::Request& request);
@@ -134,6 +144,7 @@ class Simulator {
   // request_id -> id of the fault applied to it, until the observer journals the request.
   std::unordered_map<std::string, std::string> fault_by_request_;
   std::vector<std::pair<std::string, std::string>> api_routes_;  // (method, pattern)
+  RecordingRenderer recordings_;
 };
 
 }  // namespace callgate::sim

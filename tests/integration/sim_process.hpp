@@ -17,11 +17,15 @@ class SimProcess {
   explicit SimProcess(std::vector<std::string> extra_args = {},
                       std::string api_key = "sim-test-key-0123456789")
       : api_key_(std::move(api_key)) {
-    std::vector<std::string> args = {CallgateBinary(), "sim",       "--port", "0", "--port-file",
-                                     (dir_.path() / "port").string(), "--api-key", api_key_};
+    std::vector<std::string> args = {
+        CallgateBinary(), "sim",   "--port", "0", "--port-file", (dir_.path() / "port").string(),
+        "--api-key",      api_key_};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
-    process_ = std::make_unique<ChildProcess>(ChildProcess::Options{
-        .args = args, .environment = {}, .working_dir = dir_.path(), .log_file = dir_.path() / "sim.log"});
+    process_ =
+        std::make_unique<ChildProcess>(ChildProcess::Options{.args = args,
+                                                             .environment = {},
+                                                             .working_dir = dir_.path(),
+                                                             .log_file = dir_.path() / "sim.log"});
     WaitFor(
         [&] {
           std::ifstream in(dir_.path() / "port");

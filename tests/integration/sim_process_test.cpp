@@ -1,9 +1,13 @@
 // `callgate sim` as a separate process, over real sockets (HTTP and HTTPS).
 #include "integration/sim_process.hpp"
+#include "support/ws_client.hpp"
 
-#include <boost/json/parse.hpp>
+#include "audio/mp3.hpp"
+
 #include <gtest/gtest.h>
+#include <boost/json/parse.hpp>
 
+#include <cmath>
 #include <csignal>
 
 namespace callgate::testing {
@@ -11,13 +15,16 @@ namespace {
 
 using namespace std::chrono_literals;
 
-boost::json::value Json(const HttpResponse& response) { return boost::json::parse(response.body); }
+boost::json::value Json(const HttpResponse& response) {
+  return boost::json::parse(response.body);
+}
 
 std::string CallBody(const std::string& to) {
   return R"({"agent_id":"agent_sim_default","agent_phone_number_id":"phnum_sim_twilio",)"
          R"("to_number":")" +
-         to + R"(","conversation_initiation_client_data":{"dynamic_variables":)"
-              R"({"purpose":"a parking ticket"}}})";
+         to +
+         R"(","conversation_initiation_client_data":{"dynamic_variables":)"
+         R"({"purpose":"a parking ticket"}}})";
 }
 
 TEST(SimProcess, AnswersLikeTheRealApi) {
@@ -68,8 +75,8 @@ TEST(SimProcess, AnswersLikeTheRealApi) {
             "a parking ticket");
 
   // The clock can be moved: the call ends.
-  ASSERT_TRUE(Fetch(sim.port(), "POST", "/_sim/clock/advance", {{"Content-Type", "application/json"}},
-                    R"({"seconds":3600})"));
+  ASSERT_TRUE(Fetch(sim.port(), "POST", "/_sim/clock/advance",
+                    {{"Content-Type", "application/json"}}, R"({"seconds":3600})"));
   response = Fetch(sim.port(), "GET", "/v1/convai/conversations/" + conversation_id, auth);
   ASSERT_TRUE(response);
   EXPECT_EQ(Json(*response).at("status").as_string(), "done");
@@ -77,6 +84,107 @@ TEST(SimProcess, AnswersLikeTheRealApi) {
   sim.process().Signal(SIGTERM);
   EXPECT_EQ(sim.process().WaitExit(20s), 0) << sim.Output();
   EXPECT_EQ(sim.Output().find(sim.api_key()), std::string::npos) << "the key is never logged";
+}
+
+TEST(SimProcess, ServesAPlayableMp3RecordingOnceTheCallIsDone) {
+  SimProcess sim({"--time-scale", "1"});
+  ASSERT_TRUE(sim.started()) << sim.Output();
+  const std::vector<std::pair<std::string, std::string>> auth = {{"xi-api-key", sim.api_key()}};
+  auto headers = auth;
+  headers.emplace_back("Content-Type", "application/json");
+  auto response = Fetch(sim.port(), "POST", "/v1/convai/twilio/outbound-call", headers,
+                        CallBody("+15551234567"));
+  ASSERT_TRUE(response);
+  ASSERT_EQ(response->status, 200);
+  const std::string audio_path = "/v1/convai/conversations/" +
+                                 std::string(Json(*response).at("conversation_id").as_string()) +
+                                 "/audio";
+
+  response = Fetch(sim.port(), "GET", audio_path, auth);  // still ringing: no audio yet
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 404) << response->body;
+  response = Fetch(sim.port(), "GET", audio_path);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 401);
+
+  ASSERT_TRUE(Fetch(sim.port(), "POST", "/_sim/clock/advance",
+                    {{"Content-Type", "application/json"}}, R"({"seconds":3600})"));
+  response = Fetch(sim.port(), "GET", audio_path, auth);
+  ASSERT_TRUE(response);
+  ASSERT_EQ(response->status, 200) << response->body;
+  EXPECT_EQ(response->Header("content-type"), "audio/mpeg");
+  int rate = 0;
+  const auto samples = audio::DecodeMp3(response->body, &rate);
+  ASSERT_GT(rate, 0);
+  const double seconds = static_cast<double>(samples.size()) / rate;
+  EXPECT_GT(seconds, 3.0) << "the transcript spoken: several turns";
+  double energy = 0;
+  for (const auto sample : samples)
+    energy += static_cast<double>(sample) * sample;
+  EXPECT_GT(std::sqrt(energy / static_cast<double>(samples.size())), 300.0) << "not silence";
+
+  auto again = Fetch(sim.port(), "GET", audio_path, auth);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->body, response->body) << "rendered once, the same bytes every time";
+}
+
+TEST(SimProcess, ConversationWebSocketThroughASignedUrl) {
+  SimProcess sim({"--ping-interval-ms", "200", "--speech-speed", "4"});
+  ASSERT_TRUE(sim.started()) << sim.Output();
+  auto response =
+      Fetch(sim.port(), "GET", "/v1/convai/conversation/get-signed-url?agent_id=agent_sim_default",
+            {{"xi-api-key", sim.api_key()}});
+  ASSERT_TRUE(response);
+  ASSERT_EQ(response->status, 200);
+  const std::string url(Json(*response).at("signed_url").as_string());
+  // Built from the request's Host header (the test client sends "127.0.0.1" without a port).
+  ASSERT_TRUE(url.starts_with("ws://127.0.0.1/v1/convai/conversation?agent_id=agent_sim_default&"))
+      << url;
+  EXPECT_NE(url.find("conversation_signature="), std::string::npos) << url;
+
+  WsClient client(sim.port(), url.substr(url.find("/v1/")));
+  ASSERT_TRUE(client.open()) << client.handshake_status();
+  ASSERT_TRUE(client.SendText(
+      R"({"type":"conversation_initiation_client_data","dynamic_variables":{"purpose":"a test"}})"));
+  auto first = client.Read();
+  ASSERT_TRUE(first);
+  const auto metadata = boost::json::parse(first->data);
+  ASSERT_EQ(metadata.at("type").as_string(), "conversation_initiation_metadata");
+  const auto& event = metadata.at("conversation_initiation_metadata_event");
+  EXPECT_EQ(event.at("agent_output_audio_format").as_string(), "pcm_16000");
+  const std::string conversation_id(event.at("conversation_id").as_string());
+
+  bool greeted = false;
+  bool audio = false;
+  int pongs = 0;
+  for (int i = 0; i < 200 && (!greeted || !audio || pongs < 2); ++i) {
+    auto message = client.Read(std::chrono::seconds(10));
+    ASSERT_TRUE(message);
+    const auto json = boost::json::parse(message->data);
+    const auto type = json.at("type").as_string();
+    if (type == "agent_response") {
+      greeted = json.at("agent_response_event").at("agent_response").as_string() ==
+                "Hello! I'm calling about a test.";
+    } else if (type == "audio") {
+      audio = !json.at("audio_event").at("audio_base_64").as_string().empty();
+    } else if (type == "ping") {
+      const auto id = json.at("ping_event").at("event_id").as_int64();
+      ASSERT_TRUE(client.SendText(R"({"type":"pong","event_id":)" + std::to_string(id) + "}"));
+      ++pongs;
+    }
+  }
+  EXPECT_TRUE(greeted);
+  EXPECT_TRUE(audio);
+  EXPECT_GE(pongs, 2);
+  auto stats = Fetch(sim.port(), "GET", "/_sim/conversations/" + conversation_id + "/websocket");
+  ASSERT_TRUE(stats);
+  ASSERT_EQ(stats->status, 200) << stats->body;
+  EXPECT_EQ(boost::json::parse(stats->body)
+                .at("init_message")
+                .at("dynamic_variables")
+                .at("purpose")
+                .as_string(),
+            "a test");
 }
 
 TEST(SimProcess, CalleeBehaviourFromTheCommandLine) {
@@ -91,8 +199,8 @@ TEST(SimProcess, CalleeBehaviourFromTheCommandLine) {
   const std::string id(Json(*response).at("conversation_id").as_string());
   ASSERT_TRUE(Fetch(sim.port(), "POST", "/_sim/clock/advance",
                     {{"Content-Type", "application/json"}}, R"({"seconds":60})"));
-  response = Fetch(sim.port(), "GET", "/v1/convai/conversations/" + id,
-                   {{"xi-api-key", sim.api_key()}});
+  response =
+      Fetch(sim.port(), "GET", "/v1/convai/conversations/" + id, {{"xi-api-key", sim.api_key()}});
   ASSERT_TRUE(response);
   EXPECT_EQ(Json(*response).at("status").as_string(), "failed");
   EXPECT_EQ(Json(*response).at("metadata").at("termination_reason").as_string(), "busy");
@@ -112,9 +220,9 @@ TEST(SimProcess, ServesHttpsWithTheGivenCertificate) {
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 200);
   // The signed URL it hands out is wss:// on HTTPS.
-  ASSERT_TRUE(connection.Send(BuildRequest(
-      "GET", "/v1/convai/conversation/get-signed-url?agent_id=agent_sim_default",
-      {{"xi-api-key", sim.api_key()}})));
+  ASSERT_TRUE(connection.Send(
+      BuildRequest("GET", "/v1/convai/conversation/get-signed-url?agent_id=agent_sim_default",
+                   {{"xi-api-key", sim.api_key()}})));
   response = connection.Read();
   ASSERT_TRUE(response);
   EXPECT_TRUE(Json(*response).at("signed_url").as_string().starts_with("wss://")) << response->body;
