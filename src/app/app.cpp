@@ -37,21 +37,18 @@ std::string Compiler() {
 #endif
 }
 
-// Written to a temporary file and renamed, so a reader never sees a partial number.
+}  // namespace
+
 bool WritePortFile(const std::string& path, std::uint16_t port) {
   const std::string temporary = path + ".tmp";
   {
     std::ofstream out(temporary, std::ios::trunc);
-    if (!out) return false;
-    out << port << '\n';
-    if (!out.flush()) return false;
+    if (!out || !(out << port << '\n') || !out.flush()) return false;
   }
   std::error_code ec;
   std::filesystem::rename(temporary, path, ec);
   return !ec;
 }
-
-}  // namespace
 
 std::string VersionString() {
   return std::string("callgate ") + CALLGATE_VERSION + " (commit " + CALLGATE_GIT_COMMIT + ", " +

@@ -1,5 +1,7 @@
 #include "app/sim_app.hpp"
 
+#include "app/app.hpp"
+
 #include "core/clock.hpp"
 #include "core/ids.hpp"
 #include "http/dispatcher.hpp"
@@ -20,20 +22,6 @@
 #include <thread>
 
 namespace callgate::app {
-namespace {
-
-bool WritePortFile(const std::string& path, std::uint16_t port) {
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    if (!out || !(out << port << '\n') || !out.flush()) return false;
-  }
-  std::error_code ec;
-  std::filesystem::rename(temporary, path, ec);
-  return !ec;
-}
-
-}  // namespace
 
 int RunSimulator(const SimCommand& command) {
   sim::SimOptions options;

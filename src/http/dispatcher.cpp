@@ -1,6 +1,7 @@
 #include "http/dispatcher.hpp"
 
 #include "core/secure_compare.hpp"
+#include "core/strings.hpp"
 
 #include <spdlog/spdlog.h>
 #include <boost/json/stream_parser.hpp>
@@ -13,28 +14,6 @@
 namespace callgate::http {
 namespace {
 
-std::string Lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-std::string_view Trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
-    text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
-    text.remove_suffix(1);
-  return text;
-}
-
-// application/json, application/json; charset=utf-8, application/problem+json ...
-bool IsJsonContentType(std::string_view value) {
-  std::string media = Lower(Trim(value.substr(0, value.find(';'))));
-  if (media == "application/json") return true;
-  return media.starts_with("application/") && media.ends_with("+json");
-}
-
 std::optional<std::size_t> ContentLength(const Request& head) {
   const auto header = head.headers.Get("Content-Length");
   if (!header) return std::nullopt;
@@ -45,15 +24,24 @@ std::optional<std::size_t> ContentLength(const Request& head) {
 }
 
 std::string_view PresentedKey(const Request& head) {
-  if (auto key = head.headers.Get("X-API-Key")) return Trim(*key);
+  if (auto key = head.headers.Get("X-API-Key")) return core::TrimWhitespace(*key);
   if (auto auth = head.headers.Get("Authorization")) {
-    std::string_view value = Trim(*auth);
-    if (value.size() > 7 && Lower(value.substr(0, 7)) == "bearer ") return Trim(value.substr(7));
+    std::string_view value = core::TrimWhitespace(*auth);
+    if (value.size() > 7 && core::AsciiLower(value.substr(0, 7)) == "bearer ")
+      return core::TrimWhitespace(value.substr(7));
   }
   return {};
 }
 
 }  // namespace
+
+// application/json, application/json; charset=utf-8, application/problem+json ...
+bool IsJsonContentType(std::string_view value) {
+  const std::string media =
+      core::AsciiLower(core::TrimWhitespace(value.substr(0, value.find(';'))));
+  return media == "application/json" ||
+         (media.starts_with("application/") && media.ends_with("+json"));
+}
 
 Response ErrorResponse(int status, std::string_view code, std::string_view message,
                        std::string_view request_id, boost::json::object details) {

@@ -19,6 +19,9 @@
 
 namespace callgate::http {
 
+// application/json or application/*+json, parameters (charset=...) ignored, any case.
+bool IsJsonContentType(std::string_view value);
+
 // {"error":{"code":..., "message":..., "request_id":..., "details":{...}}}
 Response ErrorResponse(int status, std::string_view code, std::string_view message,
                        std::string_view request_id, boost::json::object details = {});

@@ -1,5 +1,7 @@
 #include "sim/journal.hpp"
 
+#include "core/strings.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -8,13 +10,6 @@ namespace callgate::sim {
 namespace {
 
 constexpr std::string_view kRedacted = "***";
-
-std::string Lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 }  // namespace
 
@@ -41,7 +36,7 @@ void Journal::Record(const http::Request& request, const http::Response& respons
   entry.path = Redact(request.path);
   entry.query = Redact(request.query);
   for (const auto& [name, value] : request.headers.All()) {
-    std::string lower = Lower(name);
+    std::string lower = core::AsciiLower(name);
     const bool secret_header = lower == "xi-api-key" || lower == "authorization";
     entry.headers.emplace_back(std::move(lower),
                                secret_header ? std::string(kRedacted) : Redact(value));

@@ -28,7 +28,8 @@ std::string RenderMp3(const std::vector<TranscriptTurn>& transcript) {
     // The user speaks with another espeak-ng voice, so the two sides are told apart.
     const auto speech =
         Synthesizer().Synthesize(turn.message, kRate, turn.role == "user" ? "en-us" : "en");
-    const std::size_t at = std::max(cursor, static_cast<std::size_t>(turn.time_in_call_secs) * kRate);
+    const std::size_t at =
+        std::max(cursor, static_cast<std::size_t>(turn.time_in_call_secs) * kRate);
     audio::MixInto(mix, speech, at);
     cursor = at + speech.size() + kGap;
   }
@@ -41,7 +42,9 @@ std::string RenderMp3(const std::vector<TranscriptTurn>& transcript) {
 RecordingRenderer::RecordingRenderer(std::size_t max_cached)
     : max_cached_(max_cached), worker_("recordings", 64) {}
 
-RecordingRenderer::~RecordingRenderer() { worker_.Stop(); }
+RecordingRenderer::~RecordingRenderer() {
+  worker_.Stop();
+}
 
 std::shared_ptr<const std::string> RecordingRenderer::Cached(const std::string& conversation_id) {
   std::lock_guard lock(mutex_);

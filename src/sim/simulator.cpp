@@ -1,5 +1,7 @@
 #include "sim/simulator.hpp"
 
+#include "core/strings.hpp"
+
 #include "core/secure_compare.hpp"
 #include "sim/fastapi_errors.hpp"
 #include "sim/tokens.hpp"
@@ -12,14 +14,6 @@ namespace {
 // Faults recorded for requests the observer never saw (unit tests without an observer) must not
 // accumulate forever.
 constexpr std::size_t kMaxPendingFaultMarks = 10'000;
-
-std::string_view TrimSpaces(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
-    text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
-    text.remove_suffix(1);
-  return text;
-}
 
 std::vector<std::string> Segments(std::string_view path) {
   std::vector<std::string> out;
@@ -143,13 +137,13 @@ void Simulator::ServeApi(const std::string& pattern, http::Request request,
 std::optional<http::Response> Simulator::CheckApiKey(const http::Request& request,
                                                      std::string_view trace_id) const {
   const auto key = request.headers.Get("xi-api-key");
-  if (!key || TrimSpaces(*key).empty()) {
+  if (!key || core::TrimWhitespace(*key).empty()) {
     // An Authorization header alone is a credential the simulator cannot accept.
     if (request.headers.Get("Authorization")) return InvalidApiKey(trace_id);
     return MissingApiKey(trace_id);
   }
   if (options_.api_key.empty()) return std::nullopt;
-  if (!core::ConstantTimeEquals(TrimSpaces(*key), options_.api_key)) {
+  if (!core::ConstantTimeEquals(core::TrimWhitespace(*key), options_.api_key)) {
     return InvalidApiKey(trace_id);
   }
   return std::nullopt;

@@ -5,6 +5,9 @@
 #include <boost/json/parse.hpp>
 #include <boost/url/parse_query.hpp>
 
+#include "core/strings.hpp"
+#include "http/dispatcher.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -12,33 +15,6 @@
 
 namespace callgate::sim {
 namespace {
-
-std::string Lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-std::string_view Trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
-    text.remove_prefix(1);
-  }
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
-    text.remove_suffix(1);
-  }
-  return text;
-}
-
-// email.message's view of a Content-Type: is it application/json or application/*+json?
-bool IsJsonContentType(std::string_view value) {
-  const std::string media = Lower(Trim(value.substr(0, value.find(';'))));
-  const auto slash = media.find('/');
-  if (slash == std::string::npos) return false;  // Python falls back to text/plain
-  const std::string_view main = std::string_view(media).substr(0, slash);
-  const std::string_view sub = std::string_view(media).substr(slash + 1);
-  return main == "application" && (sub == "json" || sub.ends_with("+json"));
-}
 
 void AddIssue(Issues& issues, std::string type, boost::json::array loc, std::string msg,
               boost::json::value input, std::optional<boost::json::object> ctx = std::nullopt) {
@@ -60,7 +36,7 @@ const boost::json::value* Lookup(const boost::json::object& parent, std::string_
 }
 
 std::optional<std::int64_t> ParseIntString(std::string_view text) {
-  text = Trim(text);
+  text = core::TrimWhitespace(text);
   if (!text.empty() && text.front() == '+') text.remove_prefix(1);
   std::int64_t value = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -96,7 +72,8 @@ DecodedBody DecodeJsonBody(const http::Request& request, std::string_view trace_
     return decoded;
   }
   const auto content_type = request.headers.Get("Content-Type");
-  if (content_type && !Trim(*content_type).empty() && !IsJsonContentType(*content_type)) {
+  if (content_type && !core::TrimWhitespace(*content_type).empty() &&
+      !http::IsJsonContentType(*content_type)) {
     AddIssue(decoded.issues, "model_attributes_type", Loc({"body"}),
              "Input should be a valid dictionary or object to extract fields from",
              boost::json::string(request.body));
@@ -150,7 +127,7 @@ std::optional<bool> CoerceBool(const boost::json::value& value, const boost::jso
   } else if (value.is_double()) {
     if (value.as_double() == 0.0 || value.as_double() == 1.0) return value.as_double() == 1.0;
   } else if (value.is_string()) {
-    const std::string text = Lower(Trim(value.as_string()));
+    const std::string text = core::AsciiLower(core::TrimWhitespace(value.as_string()));
     if (text == "true" || text == "1" || text == "yes" || text == "on" || text == "t" ||
         text == "y") {
       return true;

@@ -32,15 +32,8 @@ class Gateway {
                               .environment = environment,
                               .working_dir = dir_.path(),
                               .log_file = dir_.path() / "gateway.log"});
-    const bool up = WaitFor(
-        [&] {
-          std::ifstream in(dir_.path() / "port");
-          int value = 0;
-          if (in >> value && value > 0) port_ = static_cast<std::uint16_t>(value);
-          return port_ != 0 || !process_->Running();
-        },
-        std::chrono::seconds(30));
-    if (!up || port_ == 0) failed_to_start_ = true;
+    port_ = WaitForPortFile(dir_.path() / "port", *process_);
+    if (port_ == 0) failed_to_start_ = true;
   }
 
   bool started() const { return !failed_to_start_; }

@@ -7,6 +7,7 @@
 #include "net/runtime.hpp"
 #include "support/http_client.hpp"
 #include "support/process.hpp"
+#include "support/served_router.hpp"
 
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
@@ -56,22 +57,14 @@ class PipelineTest : public ::testing::Test {
     dispatcher_ = std::make_unique<http::Dispatcher>(
         router_, http::DispatchOptions{.default_max_body_bytes = 1024,
                                        .api_keys = {"key-one-abcdef", "key-two-ghijkl"}});
-    server_ = std::make_unique<http::Server>(
-        runtime_, *dispatcher_, registry_,
+    served_ = std::make_unique<ServedRouter>(
+        runtime_, *dispatcher_,
         http::ServerOptions{.host = "127.0.0.1", .port = 0, .body_timeout = 400ms});
-    port_ = server_->Listen();
-    server_->Start();
-    thread_ = std::thread([this] { runtime_.Run(); });
+    port_ = served_->port();
   }
 
   void TearDown() override {
-    std::promise<void> stopped;
-    server_->Shutdown(2s, [&] {
-      runtime_.Stop();
-      stopped.set_value();
-    });
-    stopped.get_future().wait_for(10s);
-    thread_.join();
+    served_.reset();  // graceful stop; the runtime thread is joined
   }
 
   std::optional<HttpResponse> Post(const std::string& target, const std::string& body,
@@ -85,12 +78,10 @@ class PipelineTest : public ::testing::Test {
   }
 
   net::Runtime runtime_{2};
-  metrics::Registry registry_;
   http::Router router_;
   std::unique_ptr<http::Dispatcher> dispatcher_;
-  std::unique_ptr<http::Server> server_;
+  std::unique_ptr<ServedRouter> served_;
   std::uint16_t port_ = 0;
-  std::thread thread_;
 };
 
 TEST_F(PipelineTest, JsonBodyReachesTheHandler) {
@@ -269,21 +260,18 @@ TEST(HttpsServer, ServesOverVerifiedTls) {
   const TestCertificate cert = MakeTestCertificate(dir.path().string());
   ASSERT_FALSE(cert.cert_file.empty()) << "openssl could not make a certificate";
   net::Runtime runtime(2);
-  metrics::Registry registry;
   http::Router router;
   router.Add("GET", "/hello", [](http::Request request, http::Responder responder) {
     responder.Send(http::Response::Json(200, {{"tls", request.tls}}));
   });
   http::Dispatcher dispatcher(router, {});
-  http::Server server(runtime, dispatcher, registry,
+  ServedRouter served(runtime, dispatcher,
                       {.host = "127.0.0.1",
                        .port = 0,
                        .tls_cert_file = cert.cert_file,
                        .tls_key_file = cert.key_file});
-  const std::uint16_t port = server.Listen();
-  EXPECT_TRUE(server.tls());
-  server.Start();
-  std::thread thread([&] { runtime.Run(); });
+  const std::uint16_t port = served.port();
+  EXPECT_TRUE(served.server().tls());
 
   {
     TcpConnection connection(port, TlsClientOptions{.ca_file = cert.cert_file});
@@ -310,14 +298,6 @@ TEST(HttpsServer, ServesOverVerifiedTls) {
     ASSERT_TRUE(response);
     EXPECT_EQ(response->status, 200);
   }
-
-  std::promise<void> stopped;
-  server.Shutdown(2s, [&] {
-    runtime.Stop();
-    stopped.set_value();
-  });
-  stopped.get_future().wait_for(10s);
-  thread.join();
 }
 
 TEST(HttpsServer, MissingCertificateIsAClearError) {

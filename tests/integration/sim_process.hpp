@@ -26,14 +26,7 @@ class SimProcess {
                                                              .environment = {},
                                                              .working_dir = dir_.path(),
                                                              .log_file = dir_.path() / "sim.log"});
-    WaitFor(
-        [&] {
-          std::ifstream in(dir_.path() / "port");
-          int value = 0;
-          if (in >> value && value > 0) port_ = static_cast<std::uint16_t>(value);
-          return port_ != 0 || !process_->Running();
-        },
-        std::chrono::seconds(30));
+    port_ = WaitForPortFile(dir_.path() / "port", *process_);
   }
 
   bool started() const { return port_ != 0; }

@@ -9,6 +9,7 @@
 #include "net/runtime.hpp"
 #include "sim/simulator.hpp"
 #include "support/http_client.hpp"
+#include "support/served_router.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -42,22 +43,14 @@ class SimRestTest : public ::testing::Test {
     dispatcher_ = std::make_unique<http::Dispatcher>(
         router_, http::DispatchOptions{.render_error = simulator_->ErrorRenderer(),
                                        .observer = simulator_->Observer()});
-    server_ = std::make_unique<http::Server>(
-        runtime_, *dispatcher_, registry_,
+    served_ = std::make_unique<ServedRouter>(
+        runtime_, *dispatcher_,
         http::ServerOptions{.host = "127.0.0.1", .port = 0, .server_name = "uvicorn"});
-    port_ = server_->Listen();
-    server_->Start();
-    thread_ = std::thread([this] { runtime_.Run(); });
+    port_ = served_->port();
   }
 
   void TearDown() override {
-    std::promise<void> stopped;
-    server_->Shutdown(2s, [&] {
-      runtime_.Stop();
-      stopped.set_value();
-    });
-    stopped.get_future().wait_for(10s);
-    thread_.join();
+    served_.reset();  // graceful stop; the runtime thread is joined
   }
 
   std::optional<HttpResponse> Api(const std::string& method, const std::string& target,
@@ -80,13 +73,11 @@ class SimRestTest : public ::testing::Test {
   core::ScaledClock clock_{1.0};
   net::Runtime runtime_{2};
   net::AsioScheduler scheduler_{runtime_};
-  metrics::Registry registry_;
   http::Router router_;
   std::unique_ptr<sim::Simulator> simulator_;
   std::unique_ptr<http::Dispatcher> dispatcher_;
-  std::unique_ptr<http::Server> server_;
+  std::unique_ptr<ServedRouter> served_;
   std::uint16_t port_ = 0;
-  std::thread thread_;
 };
 
 TEST_F(SimRestTest, OutboundCallIsJournaledExactly) {

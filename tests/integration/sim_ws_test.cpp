@@ -14,6 +14,7 @@
 #include "sim/agent/protocol.hpp"
 #include "sim/simulator.hpp"
 #include "support/http_client.hpp"
+#include "support/served_router.hpp"
 #include "support/ws_client.hpp"
 
 #include <openssl/sha.h>
@@ -81,23 +82,14 @@ class SimWsTest : public ::testing::Test {
     dispatcher_ = std::make_unique<http::Dispatcher>(
         router_, http::DispatchOptions{.render_error = simulator_->ErrorRenderer(),
                                        .observer = simulator_->Observer()});
-    server_ = std::make_unique<http::Server>(
-        runtime_, *dispatcher_, registry_,
+    served_ = std::make_unique<ServedRouter>(
+        runtime_, *dispatcher_,
         http::ServerOptions{.host = "127.0.0.1", .port = 0, .server_name = "uvicorn"});
-    port_ = server_->Listen();
-    server_->Start();
-    thread_ = std::thread([this] { runtime_.Run(); });
+    port_ = served_->port();
   }
 
   void TearDown() override {
-    if (!server_) return;
-    std::promise<void> stopped;
-    server_->Shutdown(2s, [&] {
-      runtime_.Stop();
-      stopped.set_value();
-    });
-    stopped.get_future().wait_for(10s);
-    thread_.join();
+    served_.reset();  // graceful stop; the runtime thread is joined
     service_.reset();
   }
 
@@ -197,14 +189,12 @@ class SimWsTest : public ::testing::Test {
   core::ScaledClock clock_{1.0};
   net::Runtime runtime_{2};
   net::AsioScheduler scheduler_{runtime_};
-  metrics::Registry registry_;
   http::Router router_;
   std::unique_ptr<sim::Simulator> simulator_;
   std::unique_ptr<sim::ConversationService> service_;
   std::unique_ptr<http::Dispatcher> dispatcher_;
-  std::unique_ptr<http::Server> server_;
+  std::unique_ptr<ServedRouter> served_;
   std::uint16_t port_ = 0;
-  std::thread thread_;
 };
 
 TEST_F(SimWsTest, SignedUrlFlowSendsMetadataFirstAndTheSignatureIsSingleUse) {

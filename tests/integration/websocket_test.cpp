@@ -5,6 +5,7 @@
 #include "metrics/registry.hpp"
 #include "net/runtime.hpp"
 #include "support/process.hpp"
+#include "support/served_router.hpp"
 #include "support/ws_client.hpp"
 
 #include <gtest/gtest.h>
@@ -75,36 +76,25 @@ class WebSocketTest : public ::testing::Test {
       return accept;
     });
     dispatcher_ = std::make_unique<http::Dispatcher>(router_, http::DispatchOptions{});
-    server_ = std::make_unique<http::Server>(
-        runtime_, *dispatcher_, registry_,
+    served_ = std::make_unique<ServedRouter>(
+        runtime_, *dispatcher_,
         http::ServerOptions{.host = "127.0.0.1",
                             .port = 0,
                             .tls_cert_file = cert,
                             .tls_key_file = key,
                             .websocket_max_message_bytes = 64 * 1024});
-    port_ = server_->Listen();
-    server_->Start();
-    thread_ = std::thread([this] { runtime_.Run(); });
+    port_ = served_->port();
   }
 
   void TearDown() override {
-    if (!thread_.joinable()) return;
-    std::promise<void> stopped;
-    server_->Shutdown(2s, [&] {
-      runtime_.Stop();
-      stopped.set_value();
-    });
-    stopped.get_future().wait_for(10s);
-    thread_.join();
+    served_.reset();  // graceful stop; the runtime thread is joined
   }
 
   net::Runtime runtime_{2};
-  metrics::Registry registry_;
   http::Router router_;
   std::unique_ptr<http::Dispatcher> dispatcher_;
-  std::unique_ptr<http::Server> server_;
+  std::unique_ptr<ServedRouter> served_;
   std::uint16_t port_ = 0;
-  std::thread thread_;
   std::shared_ptr<EchoHandler> handler_;
   std::string last_room_;
 };
@@ -207,7 +197,7 @@ TEST_F(WebSocketTest, GracefulShutdownClosesWith1001) {
   ASSERT_TRUE(client.open());
   ASSERT_TRUE(client.Read());
   std::promise<void> stopped;
-  server_->Shutdown(5s, [&] {
+  served_->server().Shutdown(5s, [&] {
     runtime_.Stop();
     stopped.set_value();
   });
@@ -216,7 +206,7 @@ TEST_F(WebSocketTest, GracefulShutdownClosesWith1001) {
   EXPECT_EQ(close->kind, WsClient::Message::Kind::kClose);
   EXPECT_EQ(close->close_code, 1001);
   EXPECT_EQ(stopped.get_future().wait_for(10s), std::future_status::ready);
-  thread_.join();
+  served_->Join();
 }
 
 TEST_F(WebSocketTest, WorksOverTls) {

@@ -98,6 +98,20 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ignored);
 }
 
+std::uint16_t WaitForPortFile(const std::filesystem::path& path, ChildProcess& process,
+                              std::chrono::milliseconds timeout) {
+  std::uint16_t port = 0;
+  WaitFor(
+      [&] {
+        std::ifstream in(path);
+        int value = 0;
+        if (in >> value && value > 0 && value < 65536) port = static_cast<std::uint16_t>(value);
+        return port != 0 || !process.Running();
+      },
+      timeout);
+  return port;
+}
+
 std::string CallgateBinary() {
   return CALLGATE_BINARY;
 }

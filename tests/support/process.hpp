@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -53,6 +54,11 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// Waits until `path` holds a port number (a --port-file) or `process` has exited.
+// Returns the port, or 0.
+std::uint16_t WaitForPortFile(const std::filesystem::path& path, ChildProcess& process,
+                              std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // The callgate binary under test (set by CMake).
 std::string CallgateBinary();

@@ -1,0 +1,15 @@
+// Small ASCII string helpers shared by the HTTP layer and the simulator.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace callgate::core {
+
+// Lower-cases ASCII letters; other bytes are kept.
+std::string AsciiLower(std::string_view text);
+
+// Without leading and trailing whitespace (std::isspace in the C locale).
+std::string_view TrimWhitespace(std::string_view text);
+
+}  // namespace callgate::core
