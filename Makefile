@@ -11,7 +11,7 @@ ARGS        ?=
 export ASAN_OPTIONS  ?= detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 
-.PHONY: all build deps run test test-release test-asan format format-check tidy clean
+.PHONY: all build deps run test test-release test-asan fuzz format format-check tidy clean
 
 all: build
 
@@ -45,6 +45,19 @@ test-asan:
 	$(CMAKE) --build $(ASAN_DIR)
 	cd $(ASAN_DIR) && ctest --output-on-failure -j2 --timeout 600
 
+# Coverage-guided fuzzing of the parsers with clang's libFuzzer, FUZZ_SECONDS each (the
+# committed corpora in fuzz/corpus are replayed by `make test` without this).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	CXX=clang++ $(CMAKE) -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+	  -DCALLGATE_FUZZ=ON -DCALLGATE_BUILD_TESTS=OFF
+	$(CMAKE) --build build-fuzz --target dotenv_fuzz json_body_fuzz
+	for target in dotenv_fuzz json_body_fuzz; do \
+	  mkdir -p build-fuzz/corpus/$$target && \
+	  ./build-fuzz/fuzz/$$target -max_total_time=$(FUZZ_SECONDS) \
+	    build-fuzz/corpus/$$target fuzz/corpus/$$target || exit 1; \
+	done
+
 format:
 	git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
 
@@ -55,4 +68,4 @@ tidy: $(BUILD_DIR)/build.ninja
 	git ls-files 'src/*.cpp' 'cli/*.cpp' | xargs clang-tidy -p $(BUILD_DIR) --quiet
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) build-fuzz

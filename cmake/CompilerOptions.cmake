@@ -29,3 +29,12 @@ if(CALLGATE_SANITIZE)
   add_compile_options(${_san} -O0 -g)
   add_link_options(${_san})
 endif()
+
+if(CALLGATE_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "CALLGATE_FUZZ needs clang (CXX=clang++)")
+  endif()
+  # Instrument the libraries too, or libFuzzer sees no coverage in the code under test.
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=function -g -O1)
+  add_link_options(-fsanitize=address,undefined)
+endif()

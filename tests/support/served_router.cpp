@@ -12,7 +12,9 @@ ServedRouter::ServedRouter(net::Runtime& runtime, const http::Dispatcher& dispat
   thread_ = std::thread([this] { runtime_.Run(); });
 }
 
-ServedRouter::~ServedRouter() { Stop(); }
+ServedRouter::~ServedRouter() {
+  Stop();
+}
 
 void ServedRouter::Stop(std::chrono::milliseconds grace) {
   if (!thread_.joinable()) return;
