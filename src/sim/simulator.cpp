@@ -72,27 +72,31 @@ void Simulator::AddRoutes(http::Router& router) {
 
 void Simulator::AddApiRoute(http::Router& router, std::string method, std::string pattern,
                             ApiHandler handler, http::RouteOptions options) {
-  api_routes_.emplace_back(method, pattern);
-  router.Add(
-      std::move(method), pattern,
-      [this, pattern, handler](http::Request request, http::Responder responder) {
-        ServeApi(pattern, std::move(request), std::move(responder),
-                 [this, handler](const http::Request& r, std::string_view trace_id,
-                                 const Finish& finish) { finish((this->*handler)(r, trace_id)); });
+  AddRunnerRoute(
+      router, std::move(method), std::move(pattern),
+      [this, handler](const http::Request& r, std::string_view trace_id, const Finish& finish) {
+        finish((this->*handler)(r, trace_id));
       },
       options);
 }
 
 void Simulator::AddAsyncApiRoute(http::Router& router, std::string method, std::string pattern,
                                  AsyncApiHandler handler, http::RouteOptions options) {
+  AddRunnerRoute(
+      router, std::move(method), std::move(pattern),
+      [this, handler](const http::Request& r, std::string_view trace_id, Finish finish) {
+        (this->*handler)(r, trace_id, std::move(finish));
+      },
+      options);
+}
+
+void Simulator::AddRunnerRoute(http::Router& router, std::string method, std::string pattern,
+                               Runner run, http::RouteOptions options) {
   api_routes_.emplace_back(method, pattern);
   router.Add(
       std::move(method), pattern,
-      [this, pattern, handler](http::Request request, http::Responder responder) {
-        ServeApi(pattern, std::move(request), std::move(responder),
-                 [this, handler](const http::Request& r, std::string_view trace_id, Finish finish) {
-                   (this->*handler)(r, trace_id, std::move(finish));
-                 });
+      [this, pattern, run = std::move(run)](http::Request request, http::Responder responder) {
+        ServeApi(pattern, std::move(request), std::move(responder), run);
       },
       options);
 }

@@ -102,6 +102,8 @@ class Simulator {
                    ApiHandler handler, http::RouteOptions options = {});
   void AddAsyncApiRoute(http::Router& router, std::string method, std::string pattern,
                         AsyncApiHandler handler, http::RouteOptions options = {});
+  void AddRunnerRoute(http::Router& router, std::string method, std::string pattern, Runner run,
+                      http::RouteOptions options);
   // Faults, trace id and latency around `run`, for synchronous and asynchronous handlers alike.
   void ServeApi(const std::string& pattern, http::Request request, http::Responder responder,
                 Runner run);
