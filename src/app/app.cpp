@@ -1,5 +1,6 @@
 #include "app/app.hpp"
 
+#include "app/listen.hpp"
 #include "app/system_routes.hpp"
 #include "http/dispatcher.hpp"
 #include "http/server.hpp"
@@ -9,12 +10,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <memory>
 
 #ifndef CALLGATE_VERSION
@@ -38,17 +35,6 @@ std::string Compiler() {
 }
 
 }  // namespace
-
-bool WritePortFile(const std::string& path, std::uint16_t port) {
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    if (!out || !(out << port << '\n') || !out.flush()) return false;
-  }
-  std::error_code ec;
-  std::filesystem::rename(temporary, path, ec);
-  return !ec;
-}
 
 std::string VersionString() {
   return std::string("callgate ") + CALLGATE_VERSION + " (commit " + CALLGATE_GIT_COMMIT + ", " +
@@ -85,40 +71,19 @@ int Serve(const config::Config& config, const ServeOptions& options) {
                        .idle_timeout = config.idle_timeout,
                        .body_timeout = config.body_timeout,
                        .server_name = std::string("callgate/") + CALLGATE_VERSION});
-  std::uint16_t port = 0;
-  try {
-    port = server.Listen();
-  } catch (const std::exception& e) {
-    spdlog::critical("{}", e.what());
-    return 1;
-  }
-  if (!options.port_file.empty() && !WritePortFile(options.port_file, port)) {
-    spdlog::critical("cannot write the port file {}", options.port_file);
-    return 1;
-  }
-
-  std::atomic<int> signals_seen{0};
-  runtime.OnStopSignal([&](int signal_number) {
-    if (signals_seen.fetch_add(1) > 0) {
-      spdlog::warn("second signal: stopping now");
-      runtime.Stop();
-      return;
-    }
-    spdlog::info("received {}, finishing requests in flight (up to {} ms)",
-                 signal_number == SIGINT ? "SIGINT" : "SIGTERM", config.shutdown_grace.count());
-    server.Shutdown(config.shutdown_grace, [&runtime] { runtime.Stop(); });
-  });
-
+  const auto port =
+      ListenWithGracefulStop(runtime, server, options.port_file, config.shutdown_grace);
+  if (!port) return 1;
   server.Start();
   const std::string shown_host =
       config.host.find(':') != std::string::npos ? "[" + config.host + "]" : config.host;
   spdlog::info("{} listening on http://{}:{} ({} I/O threads, {} environment)", VersionString(),
-               shown_host, port, runtime.io_threads(), config::ToString(config.environment));
+               shown_host, *port, runtime.io_threads(), config::ToString(config.environment));
   if (config.api_keys.empty()) {
     spdlog::warn(
         "API_KEYS is empty: routes that place calls or read data are open to anyone who can "
         "reach {}:{}",
-        shown_host, port);
+        shown_host, *port);
   }
   runtime.Run();
 

@@ -4,7 +4,6 @@
 
 #include "config/config.hpp"
 
-#include <cstdint>
 #include <string>
 
 namespace callgate::app {
@@ -19,9 +18,5 @@ int Serve(const config::Config& config, const ServeOptions& options);
 
 // "callgate 0.1.0 (commit abc123, g++ 12.2.0)"
 std::string VersionString();
-
-// Writes the bound port to `path` (through a temporary file and a rename, so a reader never
-// sees a partial number). False when it cannot.
-bool WritePortFile(const std::string& path, std::uint16_t port);
 
 }  // namespace callgate::app

@@ -1,6 +1,6 @@
 #include "app/sim_app.hpp"
 
-#include "app/app.hpp"
+#include "app/listen.hpp"
 
 #include "core/clock.hpp"
 #include "core/ids.hpp"
@@ -14,11 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <atomic>
-#include <csignal>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <thread>
 
 namespace callgate::app {
@@ -96,33 +92,15 @@ int RunSimulator(const SimCommand& command) {
                        .tls_cert_file = command.tls_cert_file,
                        .tls_key_file = command.tls_key_file,
                        .websocket_max_message_bytes = 16 * 1024 * 1024});
-  std::uint16_t port = 0;
-  try {
-    port = server.Listen();
-  } catch (const std::exception& e) {
-    spdlog::critical("{}", e.what());
-    return 1;
-  }
-  if (!command.port_file.empty() && !WritePortFile(command.port_file, port)) {
-    spdlog::critical("cannot write the port file {}", command.port_file);
-    return 1;
-  }
-
-  std::atomic<int> signals_seen{0};
-  runtime.OnStopSignal([&](int) {
-    if (signals_seen.fetch_add(1) > 0) {
-      runtime.Stop();
-      return;
-    }
-    spdlog::info("simulator stopping");
-    server.Shutdown(std::chrono::seconds(5), [&runtime] { runtime.Stop(); });
-  });
+  const auto port =
+      ListenWithGracefulStop(runtime, server, command.port_file, std::chrono::seconds(5));
+  if (!port) return 1;
   server.Start();
   const char* scheme = server.tls() ? "https" : "http";
   spdlog::info(
       "ElevenLabs simulator listening on {}://{}:{} (time x{}); point callgate at it "
       "with ELEVENLABS_BASE_URL={}://{}:{}",
-      scheme, command.host, port, command.time_scale, scheme, command.host, port);
+      scheme, command.host, *port, command.time_scale, scheme, command.host, *port);
   runtime.Run();
   return 0;
 }
