@@ -3,21 +3,17 @@
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <stdexcept>
 #include <string_view>
+#include <vector>
 
 namespace callgate::store {
 namespace {
 
-struct Migration {
-  int version;
-  std::string_view name;
-  std::string_view sql;
-};
-
-// Append only: a released migration is never edited, a change is a new migration.
-constexpr Migration kMigrations[] = {
+// The store core's own migrations (versions 1-99). Append only.
+constexpr Migration kCoreMigrations[] = {
     {1, "meta",
      "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
      "INSERT INTO meta (key, value) VALUES ('created_at', strftime('%s','now'));"},
@@ -43,20 +39,48 @@ int QueryInt(sqlite3* db, const char* sql) {
   return value;
 }
 
-int Migrate(sqlite3* db, const std::string& path) {
+std::vector<int> AppliedVersions(sqlite3* db) {
+  std::vector<int> versions;
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db, "SELECT version FROM schema_migrations ORDER BY version", -1, &stmt,
+                         nullptr) == SQLITE_OK) {
+    while (sqlite3_step(stmt) == SQLITE_ROW) versions.push_back(sqlite3_column_int(stmt, 0));
+  }
+  sqlite3_finalize(stmt);
+  return versions;
+}
+
+// Applies every known migration not yet recorded, in version order; returns the highest version.
+int Migrate(sqlite3* db, const std::string& path, std::span<const Migration> module_migrations) {
+  std::vector<Migration> known(std::begin(kCoreMigrations), std::end(kCoreMigrations));
+  known.insert(known.end(), module_migrations.begin(), module_migrations.end());
+  std::sort(known.begin(), known.end(),
+            [](const Migration& a, const Migration& b) { return a.version < b.version; });
+  for (std::size_t i = 1; i < known.size(); ++i) {
+    if (known[i].version == known[i - 1].version) {
+      throw std::runtime_error("database " + path + ": migrations '" +
+                               std::string(known[i - 1].name) + "' and '" +
+                               std::string(known[i].name) + "' share version " +
+                               std::to_string(known[i].version));
+    }
+  }
   Exec(db,
        "CREATE TABLE IF NOT EXISTS schema_migrations ("
        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
        path);
-  int current = QueryInt(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
-  const int newest = kMigrations[std::size(kMigrations) - 1].version;
-  if (current > newest) {
-    throw std::runtime_error("database " + path + " has schema version " + std::to_string(current) +
-                             ", newer than this callgate knows (" + std::to_string(newest) +
-                             "): upgrade callgate");
+  const std::vector<int> applied = AppliedVersions(db);
+  for (int version : applied) {
+    const bool is_known = std::any_of(known.begin(), known.end(),
+                                      [&](const Migration& m) { return m.version == version; });
+    if (!is_known) {
+      throw std::runtime_error("database " + path + " has schema migration " +
+                               std::to_string(version) +
+                               ", which this callgate does not know: upgrade callgate");
+    }
   }
-  for (const Migration& migration : kMigrations) {
-    if (migration.version <= current) continue;
+  int highest = applied.empty() ? 0 : applied.back();
+  for (const Migration& migration : known) {
+    if (std::binary_search(applied.begin(), applied.end(), migration.version)) continue;
     Exec(db, "BEGIN IMMEDIATE", path);
     try {
       Exec(db, migration.sql, path);
@@ -71,14 +95,15 @@ int Migrate(sqlite3* db, const std::string& path) {
       throw;
     }
     spdlog::info("database: applied migration {} ({})", migration.version, migration.name);
-    current = migration.version;
+    highest = std::max(highest, migration.version);
   }
-  return current;
+  return highest;
 }
 
 }  // namespace
 
-std::unique_ptr<Database> Database::Open(const std::string& path) {
+std::unique_ptr<Database> Database::Open(const std::string& path,
+                                         std::span<const Migration> module_migrations) {
   const std::filesystem::path file(path);
   if (file.has_parent_path()) {
     std::error_code ec;
@@ -100,7 +125,7 @@ std::unique_ptr<Database> Database::Open(const std::string& path) {
     Exec(db, "PRAGMA journal_mode=WAL", path);
     Exec(db, "PRAGMA synchronous=FULL", path);
     Exec(db, "PRAGMA foreign_keys=ON", path);
-    const int version = Migrate(db, path);
+    const int version = Migrate(db, path, module_migrations);
     return std::unique_ptr<Database>(new Database(path, db, version));
   } catch (...) {
     sqlite3_close(db);

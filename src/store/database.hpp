@@ -5,24 +5,42 @@
 // or power loss. All access goes through Post(), which runs the task on the database's own
 // thread (never an I/O thread) with the connection handle; tasks run one at a time, in order.
 // Schema changes are migrations: numbered, applied once in a transaction each, recorded in
-// schema_migrations. Later stores (calls, webhook events) add their migrations to kMigrations.
+// schema_migrations. Each store module (the call ledger, the webhook inbox, ...) owns its
+// migrations and passes them to Open(); versions are ranges per module so that modules never
+// collide:
+//     1-99     store core (meta)          100-199  calls ledger (src/calls)
+//     200-299  webhook inbox (src/webhooks) 300-399  dialer sessions (src/dialer)
+// A migration is applied when its version is not yet recorded, in version order, so a module
+// can add one later without renumbering anyone else's.
 #pragma once
 
 #include "core/worker.hpp"
 
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 
 struct sqlite3;
 
 namespace callgate::store {
 
+// One schema change. Append only: a released migration is never edited, a change is a new one.
+struct Migration {
+  int version;
+  std::string_view name;
+  std::string_view sql;
+};
+
 class Database {
  public:
-  // Creates the parent directory and the file if needed, applies pending migrations.
-  // Throws std::runtime_error naming the path and SQLite's reason on failure.
-  static std::unique_ptr<Database> Open(const std::string& path);
+  // Creates the parent directory and the file if needed, applies the core migrations and the
+  // given modules' pending migrations. Throws std::runtime_error naming the path and SQLite's
+  // reason on failure, on two migrations sharing a version, and when the file records a
+  // migration this build does not know (a newer callgate wrote it).
+  static std::unique_ptr<Database> Open(const std::string& path,
+                                        std::span<const Migration> module_migrations = {});
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
@@ -37,6 +55,7 @@ class Database {
   void Close();
 
   const std::string& path() const { return path_; }
+  // The highest migration version applied.
   int schema_version() const { return schema_version_; }
 
  private:

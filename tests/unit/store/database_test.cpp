@@ -84,6 +84,56 @@ TEST(Database, UnopenablePathIsAClearError) {
   }
 }
 
+constexpr Migration kWidgets[] = {
+    {200, "widgets", "CREATE TABLE widgets (id INTEGER PRIMARY KEY, name TEXT NOT NULL);"},
+};
+constexpr Migration kWidgetsAndGadgets[] = {
+    {200, "widgets", "CREATE TABLE widgets (id INTEGER PRIMARY KEY, name TEXT NOT NULL);"},
+    {100, "gadgets", "CREATE TABLE gadgets (id INTEGER PRIMARY KEY);"},
+};
+
+TEST(Database, AppliesModuleMigrationsIncludingOnesAddedBelowTheHighest) {
+  TempDir dir;
+  const auto path = (dir.path() / "callgate.db").string();
+  {
+    auto database = Database::Open(path, kWidgets);
+    EXPECT_EQ(database->schema_version(), 200);
+    EXPECT_EQ(OnDatabaseThread(*database, "SELECT COUNT(*) FROM widgets"), "0");
+  }
+  // A later build adds a migration numbered below one already applied (another module's range):
+  // it is applied, and nothing is applied twice.
+  auto database = Database::Open(path, kWidgetsAndGadgets);
+  EXPECT_EQ(database->schema_version(), 200);
+  EXPECT_EQ(OnDatabaseThread(*database, "SELECT COUNT(*) FROM gadgets"), "0");
+  EXPECT_EQ(OnDatabaseThread(*database, "SELECT group_concat(version) FROM schema_migrations"),
+            "1,100,200");
+}
+
+TEST(Database, RefusesAFileWithAMigrationThisBuildDoesNotKnow) {
+  TempDir dir;
+  const auto path = (dir.path() / "callgate.db").string();
+  Database::Open(path, kWidgets)->Close();
+  try {
+    Database::Open(path);  // a build without the widgets module
+    FAIL() << "expected a refusal";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("200"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Database, RefusesTwoMigrationsSharingAVersion) {
+  constexpr Migration kClash[] = {
+      {1, "clash", "CREATE TABLE clash (id INTEGER);"},
+  };
+  TempDir dir;
+  try {
+    Database::Open((dir.path() / "callgate.db").string(), kClash);
+    FAIL() << "expected a refusal";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("share version 1"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Database, PingAnswersOnTheDatabaseThread) {
   TempDir dir;
   auto database = Database::Open((dir.path() / "callgate.db").string());
