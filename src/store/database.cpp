@@ -44,7 +44,8 @@ std::vector<int> AppliedVersions(sqlite3* db) {
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v2(db, "SELECT version FROM schema_migrations ORDER BY version", -1, &stmt,
                          nullptr) == SQLITE_OK) {
-    while (sqlite3_step(stmt) == SQLITE_ROW) versions.push_back(sqlite3_column_int(stmt, 0));
+    while (sqlite3_step(stmt) == SQLITE_ROW)
+      versions.push_back(sqlite3_column_int(stmt, 0));
   }
   sqlite3_finalize(stmt);
   return versions;
@@ -58,10 +59,9 @@ int Migrate(sqlite3* db, const std::string& path, std::span<const Migration> mod
             [](const Migration& a, const Migration& b) { return a.version < b.version; });
   for (std::size_t i = 1; i < known.size(); ++i) {
     if (known[i].version == known[i - 1].version) {
-      throw std::runtime_error("database " + path + ": migrations '" +
-                               std::string(known[i - 1].name) + "' and '" +
-                               std::string(known[i].name) + "' share version " +
-                               std::to_string(known[i].version));
+      throw std::runtime_error(
+          "database " + path + ": migrations '" + std::string(known[i - 1].name) + "' and '" +
+          std::string(known[i].name) + "' share version " + std::to_string(known[i].version));
     }
   }
   Exec(db,

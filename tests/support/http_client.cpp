@@ -210,12 +210,14 @@ std::string BuildRequest(std::string_view method, std::string_view target,
   return request;
 }
 
-TestCertificate MakeTestCertificate(const std::string& directory) {
+TestCertificate MakeTestCertificate(const std::string& directory,
+                                    const std::string& subject_alt_name) {
   TestCertificate cert{directory + "/cert.pem", directory + "/key.pem"};
   const std::string command =
       "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost"
-      " -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout '" +
-      cert.key_file + "' -out '" + cert.cert_file + "' >/dev/null 2>&1";
+      " -addext subjectAltName=" +
+      subject_alt_name + " -keyout '" + cert.key_file + "' -out '" + cert.cert_file +
+      "' >/dev/null 2>&1";
   if (std::system(command.c_str()) != 0) return {};  // NOLINT(concurrency-mt-unsafe)
   return cert;
 }

@@ -68,12 +68,15 @@ std::optional<HttpResponse> Fetch(
     const std::vector<std::pair<std::string, std::string>>& headers = {},
     std::string_view body = {});
 
-// A self-signed certificate for CN=localhost with subjectAltName localhost and 127.0.0.1,
-// made with the openssl command-line tool (independent of the code under test).
+// A self-signed certificate for CN=localhost with subjectAltName localhost and 127.0.0.1 (or
+// `subject_alt_name`), made with the openssl command-line tool (independent of the code under
+// test).
 struct TestCertificate {
   std::string cert_file;
   std::string key_file;
 };
-TestCertificate MakeTestCertificate(const std::string& directory);
+TestCertificate MakeTestCertificate(
+    const std::string& directory,
+    const std::string& subject_alt_name = "DNS:localhost,IP:127.0.0.1");
 
 }  // namespace callgate::testing

@@ -25,6 +25,7 @@ class ServedRouter {
 
   std::uint16_t port() const { return port_; }
   http::Server& server() { return server_; }
+  metrics::Registry& registry() { return registry_; }
 
   // Graceful shutdown, then the runtime stops; returns once its thread has ended. Idempotent.
   void Stop(std::chrono::milliseconds grace = std::chrono::seconds(2));

@@ -1,0 +1,395 @@
+// The Beast implementation of upstream::HttpClient (see http_client.hpp for the contract).
+//
+// Each request runs as one coroutine on a strand of its own. A connection is owned by exactly
+// one request at a time: taken from the pool (or made), used, and given back only after a
+// complete response that allows keep-alive. tcp_stream's expiry enforces the connect timeout and
+// then the total deadline; closing the socket on expiry is what we want on the client side.
+#include "upstream/http_client.hpp"
+
+#include "net/runtime.hpp"
+
+#include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/url/parse.hpp>
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+
+namespace callgate::upstream {
+
+const char* ToString(HttpFailure::Kind kind) {
+  switch (kind) {
+    case HttpFailure::Kind::kInvalidUrl:
+      return "invalid_url";
+    case HttpFailure::Kind::kResolve:
+      return "resolve_failed";
+    case HttpFailure::Kind::kConnect:
+      return "connect_failed";
+    case HttpFailure::Kind::kTls:
+      return "tls_failed";
+    case HttpFailure::Kind::kTimeout:
+      return "timeout";
+    case HttpFailure::Kind::kConnectionLost:
+      return "connection_lost";
+    case HttpFailure::Kind::kBadResponse:
+      return "bad_response";
+    case HttpFailure::Kind::kResponseTooLarge:
+      return "response_too_large";
+  }
+  return "unknown";
+}
+
+namespace {
+
+namespace asio = boost::asio;
+namespace ssl = asio::ssl;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+struct Target {
+  bool tls = false;
+  std::string host;  // without brackets
+  std::string port;
+  std::string host_header;  // host[:port], brackets for IPv6
+  std::string path_and_query;
+  std::string pool_key;
+};
+
+std::optional<Target> ParseTarget(const std::string& url, std::string& error) {
+  auto parsed = boost::urls::parse_uri(url);
+  if (!parsed) {
+    error = "not an absolute URL";
+    return std::nullopt;
+  }
+  Target target;
+  const auto scheme = parsed->scheme();
+  if (scheme == "https") {
+    target.tls = true;
+  } else if (scheme != "http") {
+    error = "scheme must be http or https";
+    return std::nullopt;
+  }
+  target.host = parsed->host_address();
+  if (target.host.empty()) {
+    error = "URL has no host";
+    return std::nullopt;
+  }
+  const bool default_port = !parsed->has_port();
+  target.port = default_port ? (target.tls ? "443" : "80") : std::string(parsed->port());
+  const std::string shown_host =
+      parsed->host_type() == boost::urls::host_type::ipv6 ? "[" + target.host + "]" : target.host;
+  target.host_header = default_port ? shown_host : shown_host + ":" + target.port;
+  target.path_and_query =
+      parsed->encoded_path().empty() ? "/" : std::string(parsed->encoded_path());
+  if (parsed->has_query()) target.path_and_query += "?" + std::string(parsed->encoded_query());
+  target.pool_key = std::string(scheme) + "://" + shown_host + ":" + target.port;
+  return target;
+}
+
+// One connection, plain or TLS. Owned by one request at a time.
+struct Link {
+  std::unique_ptr<beast::tcp_stream> plain;
+  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
+  beast::flat_buffer buffer;
+  SteadyClock::time_point idle_since;
+
+  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+
+  // True when the peer has closed (or reset) an idle connection, or sent unexpected bytes.
+  bool PeerClosed() {
+    auto& socket = lowest().socket();
+    if (!socket.is_open()) return true;
+    char byte;
+    const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0) return true;                            // FIN
+    if (n > 0) return true;                             // unsolicited bytes: unusable
+    return !(errno == EAGAIN || errno == EWOULDBLOCK);  // reset or other error
+  }
+};
+
+class BeastHttpClient final : public HttpClient {
+ public:
+  BeastHttpClient(net::Runtime& runtime, HttpClientOptions options)
+      : runtime_(runtime), options_(std::move(options)), tls_context_(ssl::context::tls_client) {
+    tls_context_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                             ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                             ssl::context::no_tlsv1_1);
+    boost::system::error_code ec;
+    tls_context_.set_default_verify_paths(ec);
+    if (ec) spdlog::warn("http client: cannot load the system CA store: {}", ec.message());
+    if (!options_.ca_file.empty()) {
+      tls_context_.load_verify_file(options_.ca_file, ec);
+      if (ec) {
+        throw std::runtime_error("cannot load the CA bundle " + options_.ca_file + ": " +
+                                 ec.message());
+      }
+    }
+    tls_context_.set_verify_mode(ssl::verify_peer);
+  }
+
+  ~BeastHttpClient() override {
+    std::lock_guard lock(mutex_);
+    pool_.clear();
+  }
+
+  void Send(HttpRequest request, HttpCallback done) override {
+    auto executor = asio::make_strand(runtime_.context());
+    asio::co_spawn(executor, Exchange(std::move(request), std::move(done)), asio::detached);
+  }
+
+ private:
+  std::unique_ptr<Link> TakeIdle(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    auto it = pool_.find(key);
+    if (it == pool_.end()) return nullptr;
+    auto& links = it->second;
+    const auto now = SteadyClock::now();
+    while (!links.empty()) {
+      std::unique_ptr<Link> link = std::move(links.back());  // most recently used first
+      links.pop_back();
+      if (now - link->idle_since < options_.idle_timeout && !link->PeerClosed()) return link;
+    }
+    return nullptr;
+  }
+
+  void GiveBack(const std::string& key, std::unique_ptr<Link> link) {
+    link->idle_since = SteadyClock::now();
+    link->lowest().expires_never();
+    std::lock_guard lock(mutex_);
+    auto& links = pool_[key];
+    if (links.size() >= options_.max_idle_per_host) links.pop_front();  // the stalest
+    links.push_back(std::move(link));
+  }
+
+  asio::awaitable<std::variant<std::unique_ptr<Link>, HttpFailure>> Connect(
+      const Target& target, SteadyClock::time_point deadline) {
+    auto executor = co_await asio::this_coro::executor;
+    tcp::resolver resolver(executor);
+    auto [resolve_ec, endpoints] =
+        co_await resolver.async_resolve(target.host, target.port, kTuple);
+    if (resolve_ec) {
+      co_return HttpFailure{HttpFailure::Kind::kResolve,
+                            "cannot resolve " + target.host + ": " + resolve_ec.message(), false};
+    }
+    auto link = std::make_unique<Link>();
+    if (target.tls) {
+      link->tls =
+          std::make_unique<beast::ssl_stream<beast::tcp_stream>>(runtime_.context(), tls_context_);
+    } else {
+      link->plain = std::make_unique<beast::tcp_stream>(runtime_.context());
+    }
+    auto& stream = link->lowest();
+    stream.expires_at(std::min(deadline, SteadyClock::now() + options_.connect_timeout));
+    auto [connect_ec, endpoint] = co_await stream.async_connect(endpoints, kTuple);
+    if (connect_ec) {
+      const bool timed_out = connect_ec == beast::error::timeout;
+      co_return HttpFailure{HttpFailure::Kind::kConnect,
+                            "cannot connect to " + target.host_header + ": " +
+                                (timed_out ? std::string("timed out") : connect_ec.message()),
+                            false};
+    }
+    stream.socket().set_option(tcp::no_delay(true));
+    if (target.tls) {
+      SSL* native = link->tls->native_handle();
+      boost::system::error_code address_ec;
+      asio::ip::make_address(target.host, address_ec);
+      // SSL_set_tlsext_host_name is a macro with an old-style cast; this is its expansion.
+      if (address_ec && SSL_ctrl(native, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                                 const_cast<char*>(target.host.c_str())) != 1) {
+        co_return HttpFailure{HttpFailure::Kind::kTls, "cannot set SNI for " + target.host, false};
+      }
+      link->tls->set_verify_callback(ssl::host_name_verification(target.host));
+      stream.expires_at(std::min(deadline, SteadyClock::now() + options_.connect_timeout));
+      auto [handshake_ec] = co_await link->tls->async_handshake(ssl::stream_base::client, kTuple);
+      if (handshake_ec) {
+        std::string reason = handshake_ec.message();
+        const long verify = SSL_get_verify_result(native);
+        if (verify != X509_V_OK)
+          reason += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
+        co_return HttpFailure{HttpFailure::Kind::kTls,
+                              "TLS with " + target.host_header + " failed: " + reason, false};
+      }
+    }
+    co_return std::move(link);
+  }
+
+  struct Attempt {
+    std::optional<HttpResponse> response;
+    std::optional<HttpFailure> failure;
+    bool keep_alive = false;
+    bool nothing_received = false;  // failed before any response byte arrived
+  };
+
+  template <class Stream>
+  asio::awaitable<Attempt> Roundtrip(Stream& stream, Link& link, const HttpRequest& request,
+                                     const Target& target, SteadyClock::time_point deadline) {
+    Attempt attempt;
+    bhttp::request<bhttp::string_body> message;
+    message.method_string(request.method);
+    message.target(target.path_and_query);
+    message.version(11);
+    message.set(bhttp::field::host, target.host_header);
+    message.set(bhttp::field::user_agent, options_.user_agent);
+    for (const auto& [name, value] : request.headers.All())
+      message.insert(name, value);
+    message.body() = request.body;
+    if (request.chunked) {
+      message.chunked(true);
+    } else if (!request.body.empty() || request.method == "POST" || request.method == "PUT" ||
+               request.method == "PATCH") {
+      message.prepare_payload();
+    }
+
+    link.lowest().expires_at(deadline);
+    auto [write_ec, written_bytes] = co_await bhttp::async_write(stream, message, kTuple);
+    if (write_ec) {
+      attempt.nothing_received = true;
+      const bool timed_out = write_ec == beast::error::timeout;
+      attempt.failure =
+          HttpFailure{timed_out ? HttpFailure::Kind::kTimeout : HttpFailure::Kind::kConnectionLost,
+                      "sending to " + target.host_header +
+                          " failed: " + (timed_out ? std::string("timed out") : write_ec.message()),
+                      false};
+      co_return attempt;
+    }
+
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.header_limit(64 * 1024);
+    const std::size_t limit =
+        request.max_response_bytes != 0 ? request.max_response_bytes : options_.max_response_bytes;
+    parser.body_limit(limit);
+    if (request.method == "HEAD") parser.skip(true);
+    auto [read_ec, read_bytes] = co_await bhttp::async_read(stream, link.buffer, parser, kTuple);
+    if (read_ec) {
+      attempt.nothing_received = !parser.got_some();
+      HttpFailure failure{HttpFailure::Kind::kConnectionLost, "", true};
+      if (read_ec == beast::error::timeout) {
+        failure.kind = HttpFailure::Kind::kTimeout;
+        failure.message = "no complete response from " + target.host_header + " in time";
+      } else if (read_ec == bhttp::error::body_limit) {
+        failure.kind = HttpFailure::Kind::kResponseTooLarge;
+        failure.message = "response from " + target.host_header + " is larger than " +
+                          std::to_string(limit) + " bytes";
+      } else if (read_ec == bhttp::error::partial_message ||
+                 (read_ec == bhttp::error::end_of_stream && parser.got_some())) {
+        failure.kind = HttpFailure::Kind::kBadResponse;
+        failure.message = "truncated response from " + target.host_header;
+      } else if (read_ec.category() ==
+                     bhttp::make_error_code(bhttp::error::bad_version).category() &&
+                 read_ec != bhttp::error::end_of_stream) {
+        failure.kind = HttpFailure::Kind::kBadResponse;
+        failure.message =
+            "malformed response from " + target.host_header + ": " + read_ec.message();
+      } else {
+        failure.message = "connection to " + target.host_header + " lost: " + read_ec.message();
+      }
+      attempt.failure = std::move(failure);
+      co_return attempt;
+    }
+    auto& response = parser.get();
+    HttpResponse out;
+    out.status = static_cast<int>(response.result_int());
+    for (const auto& field : response) {
+      out.headers.Add(std::string(field.name_string()), std::string(field.value()));
+    }
+    out.body = std::move(response.body());
+    attempt.keep_alive = response.keep_alive();
+    attempt.response = std::move(out);
+    co_return attempt;
+  }
+
+  asio::awaitable<Attempt> Once(std::unique_ptr<Link>& link, const HttpRequest& request,
+                                const Target& target, SteadyClock::time_point deadline) {
+    if (link->tls) co_return co_await Roundtrip(*link->tls, *link, request, target, deadline);
+    co_return co_await Roundtrip(*link->plain, *link, request, target, deadline);
+  }
+
+  asio::awaitable<void> Exchange(HttpRequest request, HttpCallback done) {
+    HttpOutcome outcome = HttpFailure{HttpFailure::Kind::kConnectionLost, "internal error", true};
+    try {
+      outcome = co_await Run(request);
+    } catch (const std::exception& e) {
+      spdlog::error("http client: {} {}: {}", request.method, request.url, e.what());
+      outcome = HttpFailure{HttpFailure::Kind::kConnectionLost,
+                            std::string("unexpected client error: ") + e.what(), true};
+    }
+    done(std::move(outcome));
+  }
+
+  asio::awaitable<HttpOutcome> Run(const HttpRequest& request) {
+    std::string url_error;
+    const auto target = ParseTarget(request.url, url_error);
+    if (!target) {
+      co_return HttpFailure{HttpFailure::Kind::kInvalidUrl,
+                            "invalid URL '" + request.url + "': " + url_error, false};
+    }
+    const auto timeout = request.timeout.count() > 0 ? request.timeout : options_.request_timeout;
+    const auto deadline = SteadyClock::now() + timeout;
+
+    std::unique_ptr<Link> link = TakeIdle(target->pool_key);
+    if (link) {
+      Attempt attempt = co_await Once(link, request, *target, deadline);
+      if (attempt.response) co_return Finish(std::move(attempt), *target, std::move(link));
+      // A pooled connection the server dropped just before we used it. When nothing came back
+      // and the method is idempotent (or the request was never fully written), one more try on
+      // a fresh connection is safe.
+      const bool idempotent = request.method == "GET" || request.method == "HEAD" ||
+                              request.method == "OPTIONS" || request.method == "DELETE";
+      const bool stale =
+          attempt.nothing_received && attempt.failure->kind == HttpFailure::Kind::kConnectionLost;
+      if (!stale || !(idempotent || !attempt.failure->request_sent) ||
+          SteadyClock::now() >= deadline) {
+        co_return *attempt.failure;
+      }
+    }
+    auto connected = co_await Connect(*target, deadline);
+    if (auto* failure = std::get_if<HttpFailure>(&connected)) {
+      if (failure->kind == HttpFailure::Kind::kConnect && SteadyClock::now() >= deadline) {
+        failure->kind = HttpFailure::Kind::kTimeout;
+      }
+      co_return std::move(*failure);
+    }
+    link = std::move(std::get<std::unique_ptr<Link>>(connected));
+    Attempt attempt = co_await Once(link, request, *target, deadline);
+    if (attempt.response) co_return Finish(std::move(attempt), *target, std::move(link));
+    co_return *attempt.failure;
+  }
+
+  HttpOutcome Finish(Attempt attempt, const Target& target, std::unique_ptr<Link> link) {
+    if (attempt.keep_alive && link->buffer.size() == 0) GiveBack(target.pool_key, std::move(link));
+    return std::move(*attempt.response);
+  }
+
+  net::Runtime& runtime_;
+  HttpClientOptions options_;
+  ssl::context tls_context_;
+  std::mutex mutex_;
+  std::map<std::string, std::deque<std::unique_ptr<Link>>> pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<HttpClient> MakeHttpClient(net::Runtime& runtime, HttpClientOptions options) {
+  return std::make_unique<BeastHttpClient>(runtime, std::move(options));
+}
+
+}  // namespace callgate::upstream
