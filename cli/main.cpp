@@ -205,6 +205,20 @@ int main(int argc, char** argv) {
                 "Refuse bad WebSocket authorisation with HTTP 403 instead of close 1008");
   sim->add_flag("--interruption-with-reason", sim_command.interruption_with_reason,
                 "Send interruption_event as {reason} (an older documented form)");
+  sim->add_option("--webhook-url", sim_command.webhook_url,
+                  "POST post-call webhooks here when conversations end");
+  sim->add_option("--webhook-secret", sim_command.webhook_secret,
+                  "HMAC secret for ElevenLabs-Signature (or CALLGATE_SIM_WEBHOOK_SECRET)")
+      ->envname("CALLGATE_SIM_WEBHOOK_SECRET");
+  sim->add_option("--webhook-event", sim_command.webhook_events,
+                  "Events to send: transcript, audio, call_initiation_failure (repeatable)")
+      ->capture_default_str();
+  sim->add_flag("--webhook-retries", sim_command.webhook_retries,
+                "Retry failed transcription webhooks on the documented schedule");
+  sim->add_option("--webhook-ca-file", sim_command.webhook_ca_file,
+                  "PEM CA bundle to trust for an https:// webhook URL");
+  sim->add_option("--webhook-fault", sim_command.webhook_faults,
+                  "bad_signature|stale_timestamp|unsigned|withhold[=COUNT] for the next events");
   sim->add_option("--log-level", sim_log_level, "trace|debug|info|warning|error|critical")
       ->capture_default_str();
 

@@ -11,6 +11,8 @@
 #include "net/runtime.hpp"
 #include "sim/agent/conversation_service.hpp"
 #include "sim/simulator.hpp"
+#include "sim/webhooks.hpp"
+#include "upstream/http_client.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -53,6 +55,7 @@ int RunSimulator(const SimCommand& command) {
   options.processing_secs = command.processing_secs;
 
   core::ScaledClock clock(command.time_scale);
+  core::SystemClock wall_clock;  // webhook signatures carry real time, whatever the scale
   options.advance_clock = [&clock](std::chrono::seconds by) { clock.Advance(by); };
 
   const unsigned threads = command.io_threads != 0
@@ -79,9 +82,61 @@ int RunSimulator(const SimCommand& command) {
        .reject_with_http = command.reject_websocket_with_http,
        .interruption_with_reason = command.interruption_with_reason});
 
+  sim::WebhookOptions webhook{.url = command.webhook_url,
+                              .secret = command.webhook_secret,
+                              .transcript = false,
+                              .audio = false,
+                              .initiation_failure = false,
+                              .retries = command.webhook_retries};
+  for (const std::string& event : command.webhook_events) {
+    if (event == "transcript") {
+      webhook.transcript = true;
+    } else if (event == "audio") {
+      webhook.audio = true;
+    } else if (event == "call_initiation_failure") {
+      webhook.initiation_failure = true;
+    } else {
+      std::fprintf(stderr,
+                   "callgate sim: --webhook-event expects transcript, audio or "
+                   "call_initiation_failure, got '%s'\n",
+                   event.c_str());
+      return 2;
+    }
+  }
+  std::unique_ptr<upstream::HttpClient> webhook_client;
+  try {
+    webhook_client = upstream::MakeHttpClient(
+        runtime, {.ca_file = command.webhook_ca_file, .user_agent = "ElevenLabs-Simulator"});
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "callgate sim: %s\n", e.what());
+    return 2;
+  }
+  sim::WebhookSender webhooks(std::move(webhook), simulator, *webhook_client, scheduler,
+                              wall_clock);
+  for (const std::string& fault : command.webhook_faults) {
+    const auto equals = fault.find('=');
+    const auto mode = sim::ParseWebhookFaultMode(fault.substr(0, equals));
+    int count = 1;
+    if (equals != std::string::npos) {
+      try {
+        count = std::stoi(fault.substr(equals + 1));
+      } catch (const std::exception&) {
+        count = 0;
+      }
+    }
+    if (!mode || count < 1) {
+      std::fprintf(stderr,
+                   "callgate sim: --webhook-fault expects "
+                   "bad_signature|stale_timestamp|unsigned|withhold[=COUNT], got '%s'\n",
+                   fault.c_str());
+      return 2;
+    }
+    webhooks.AddFault(*mode, count);
+  }
   http::Router router;
   simulator.AddRoutes(router);
   conversations.AddRoutes(router);
+  webhooks.AddRoutes(router);
   http::Dispatcher dispatcher(
       router, {.render_error = simulator.ErrorRenderer(), .observer = simulator.Observer()});
   metrics::Registry registry;
@@ -96,12 +151,18 @@ int RunSimulator(const SimCommand& command) {
       ListenWithGracefulStop(runtime, server, command.port_file, std::chrono::seconds(5));
   if (!port) return 1;
   server.Start();
+  webhooks.Start();
   const char* scheme = server.tls() ? "https" : "http";
   spdlog::info(
       "ElevenLabs simulator listening on {}://{}:{} (time x{}); point callgate at it "
       "with ELEVENLABS_BASE_URL={}://{}:{}",
       scheme, command.host, *port, command.time_scale, scheme, command.host, *port);
+  if (!command.webhook_url.empty()) {
+    spdlog::info("post-call webhooks go to {} ({})", command.webhook_url,
+                 command.webhook_secret.empty() ? "unsigned" : "signed");
+  }
   runtime.Run();
+  webhooks.Stop();
   return 0;
 }
 

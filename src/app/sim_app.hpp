@@ -28,6 +28,13 @@ struct SimCommand {
   bool reject_websocket_with_http = false;
   bool interruption_with_reason = false;
   std::string port_file;
+  // Post-call webhooks (sim/webhooks.hpp). Also settable later through /_sim/webhooks/config.
+  std::string webhook_url;
+  std::string webhook_secret;
+  std::vector<std::string> webhook_events{"transcript", "call_initiation_failure"};
+  bool webhook_retries = false;
+  std::string webhook_ca_file;  // trusted for an https:// webhook URL, besides the system store
+  std::vector<std::string> webhook_faults;  // "bad_signature" or "withhold=3"
 };
 
 // Runs until SIGINT/SIGTERM. Returns 0 after a graceful stop, 1 when it cannot start, 2 for a

@@ -119,6 +119,7 @@ http::Response Simulator::OutboundCall(const http::Request& request, std::string
   PrepareConversation(record, *agent, call.client_data, std::move(system));
 
   const ConversationRecord& stored = state_.AddConversation(std::move(record));
+  awaiting_end_.push_back(stored.conversation_id);
   return http::Response::Json(200, {{"success", true},
                                     {"message", "Call initiated successfully"},
                                     {"conversation_id", stored.conversation_id},

@@ -4,6 +4,7 @@
 
 #include "core/secure_compare.hpp"
 #include "sim/fastapi_errors.hpp"
+#include "sim/render.hpp"
 #include "sim/tokens.hpp"
 
 #include <stdexcept>
@@ -211,8 +212,67 @@ std::optional<Simulator::WebSocketStart> Simulator::BeginWebSocketConversation(
   WebSocketStart start{record.conversation_id, record.first_message, record.language,
                        record.missing_variables};
   std::lock_guard lock(mutex_);
+  awaiting_end_.push_back(record.conversation_id);
   state_.AddConversation(std::move(record));
   return start;
+}
+
+Simulator::EndedConversation Simulator::MakeEnded(const ConversationRecord& record,
+                                                  ConversationSnapshot snapshot) const {
+  EndedConversation ended;
+  ended.conversation_id = record.conversation_id;
+  ended.agent_id = record.agent_id;
+  ended.status = snapshot.status;
+  ended.channel = record.channel;
+  ended.provider = record.provider;
+  ended.behaviour = record.behaviour;
+  ended.call_sid = record.call_sid;
+  ended.agent_number = record.agent_number;
+  ended.external_number = record.external_number;
+  ended.termination_reason = snapshot.termination_reason;
+  ended.answered =
+      record.channel == Channel::kWebSocket || snapshot.accepted_time_unix_secs.has_value();
+  ended.has_audio = snapshot.has_audio;
+  ended.conversation = ConversationJson(record, snapshot);
+  ended.transcript = std::move(snapshot.transcript);
+  return ended;
+}
+
+std::vector<Simulator::EndedConversation> Simulator::TakeNewlyEnded() {
+  std::vector<EndedConversation> ended;
+  std::lock_guard lock(mutex_);
+  const auto now = clock_.Now();
+  std::erase_if(awaiting_end_, [&](const std::string& id) {
+    const ConversationRecord* record = state_.FindConversation(id);
+    if (record == nullptr) return true;  // deleted (or evicted) before it ended
+    ConversationSnapshot snapshot = Evaluate(*record, now, state_.durations());
+    if (snapshot.status != ConversationStatus::kDone &&
+        snapshot.status != ConversationStatus::kFailed) {
+      return false;
+    }
+    ended.push_back(MakeEnded(*record, std::move(snapshot)));
+    return true;
+  });
+  return ended;
+}
+
+std::optional<Simulator::EndedConversation> Simulator::FindEnded(std::string_view conversation_id,
+                                                                 bool& known) {
+  std::lock_guard lock(mutex_);
+  const ConversationRecord* record = state_.FindConversation(conversation_id);
+  known = record != nullptr;
+  if (record == nullptr) return std::nullopt;
+  ConversationSnapshot snapshot = Evaluate(*record, clock_.Now(), state_.durations());
+  if (snapshot.status != ConversationStatus::kDone &&
+      snapshot.status != ConversationStatus::kFailed) {
+    return std::nullopt;
+  }
+  return MakeEnded(*record, std::move(snapshot));
+}
+
+bool Simulator::RenderRecording(std::string conversation_id, std::vector<TranscriptTurn> transcript,
+                                RecordingRenderer::Done done) {
+  return recordings_.Render(std::move(conversation_id), std::move(transcript), std::move(done));
 }
 
 bool Simulator::AppendTranscript(std::string_view conversation_id, std::string_view role,

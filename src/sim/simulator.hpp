@@ -87,6 +87,28 @@ class Simulator {
                         std::string message);
   bool EndWebSocketConversation(std::string_view conversation_id, std::string termination_reason);
 
+  // For the post-call webhook sender (webhooks.hpp): a conversation in its final state.
+  struct EndedConversation {
+    std::string conversation_id, agent_id;
+    ConversationStatus status = ConversationStatus::kDone;  // kDone or kFailed
+    Channel channel = Channel::kPhone;
+    Provider provider = Provider::kTwilio;
+    CalleeBehaviour behaviour = CalleeBehaviour::kAnswer;
+    std::string call_sid, agent_number, external_number, termination_reason;
+    bool answered = false;  // the callee picked up (or it was a WebSocket session)
+    bool has_audio = false;
+    std::vector<TranscriptTurn> transcript;
+    boost::json::object conversation;  // the GET /v1/convai/conversations/{id} shape
+  };
+  // Conversations that reached done or failed since the last call; each is returned once.
+  std::vector<EndedConversation> TakeNewlyEnded();
+  // One conversation, when it has ended. `known` says whether the id exists at all.
+  std::optional<EndedConversation> FindEnded(std::string_view conversation_id, bool& known);
+  // The conversation's recording, as GET .../audio serves it (see recording.hpp).
+  bool RenderRecording(std::string conversation_id, std::vector<TranscriptTurn> transcript,
+                       RecordingRenderer::Done done);
+  double time_scale() const { return options_.time_scale; }
+
   // "answer" | "busy" | "no-answer" | "fail"; throws std::invalid_argument otherwise.
   static CalleeBehaviour ParseCallee(std::string_view text);
   static std::string_view CalleeName(CalleeBehaviour behaviour);
@@ -108,6 +130,9 @@ class Simulator {
   void ServeApi(const std::string& pattern, http::Request request, http::Responder responder,
                 Runner run);
   void AddControlRoutes(http::Router& router);
+  // Under mutex_.
+  EndedConversation MakeEnded(const ConversationRecord& record,
+                              ConversationSnapshot snapshot) const;
   std::optional<http::Response> CheckApiKey(const http::Request& request,
                                             std::string_view trace_id) const;
   bool IsKnownApiRoute(std::string_view route) const;
@@ -146,6 +171,8 @@ class Simulator {
   // request_id -> id of the fault applied to it, until the observer journals the request.
   std::unordered_map<std::string, std::string> fault_by_request_;
   std::vector<std::pair<std::string, std::string>> api_routes_;  // (method, pattern)
+  // Conversations not yet done or failed, for TakeNewlyEnded().
+  std::vector<std::string> awaiting_end_;
   RecordingRenderer recordings_;
 };
 

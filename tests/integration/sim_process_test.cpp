@@ -236,6 +236,55 @@ TEST(SimProcess, BadOptionsExitWith2) {
                         .log_file = dir.path() / "out.log"});
   EXPECT_EQ(process.WaitExit(20s), 2);
   EXPECT_NE(process.Output().find("--callee"), std::string::npos) << process.Output();
+  for (const std::vector<std::string>& bad :
+       {std::vector<std::string>{"--webhook-fault", "explode=2"},
+        std::vector<std::string>{"--webhook-event", "everything"}}) {
+    std::vector<std::string> args{CallgateBinary(), "sim", "--port", "0"};
+    args.insert(args.end(), bad.begin(), bad.end());
+    ChildProcess webhook_process({.args = args,
+                                  .environment = {},
+                                  .working_dir = dir.path(),
+                                  .log_file = dir.path() / (bad[0].substr(2) + ".log")});
+    EXPECT_EQ(webhook_process.WaitExit(20s), 2);
+    EXPECT_NE(webhook_process.Output().find(bad[0]), std::string::npos) << webhook_process.Output();
+  }
+}
+
+TEST(SimProcess, WebhookFlagsReachTheSender) {
+  // Nothing listens on port 1: the delivery fails, and the control API says how.
+  SimProcess sim({"--time-scale", "100", "--webhook-url", "http://127.0.0.1:1/hook",
+                  "--webhook-event", "transcript", "--webhook-event", "audio", "--webhook-fault",
+                  "bad_signature=2"});
+  ASSERT_TRUE(sim.started()) << sim.Output();
+  auto state = Fetch(sim.port(), "GET", "/_sim/webhooks");
+  ASSERT_TRUE(state && state->status == 200);
+  EXPECT_EQ(Json(*state).at("url").as_string(), "http://127.0.0.1:1/hook");
+  EXPECT_EQ(Json(*state).at("events").as_array().size(), 2u);
+  auto faults = Fetch(sim.port(), "GET", "/_sim/webhook-faults");
+  ASSERT_TRUE(faults);
+  EXPECT_EQ(Json(*faults).at("faults").at(0).at("remaining").as_int64(), 2);
+
+  auto call = Fetch(sim.port(), "POST", "/v1/convai/twilio/outbound-call",
+                    {{"xi-api-key", sim.api_key()}, {"Content-Type", "application/json"}},
+                    CallBody("+15551234567"));
+  ASSERT_TRUE(call && call->status == 200);
+  // 28 simulated seconds at x100: under a second.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto s = Fetch(sim.port(), "GET", "/_sim/webhooks");
+        return s && !Json(*s).at("deliveries").as_array().empty();
+      },
+      20s))
+      << sim.Output();
+  state = Fetch(sim.port(), "GET", "/_sim/webhooks");
+  ASSERT_TRUE(state);
+  const auto state_json = Json(*state);
+  const auto& delivery = state_json.at("deliveries").at(0);
+  EXPECT_EQ(delivery.at("type").as_string(), "post_call_transcription");
+  EXPECT_EQ(delivery.at("outcome").as_string(), "failed");
+  EXPECT_EQ(delivery.at("fault").as_string(), "bad_signature");
+  EXPECT_NE(std::string(delivery.at("error").as_string()).find("connect_failed"),
+            std::string::npos);
 }
 
 }  // namespace
