@@ -1,0 +1,318 @@
+// The ElevenLabs client against the simulator served by the real server over loopback: the
+// exact requests (through the simulator's journal), every documented error shape, and the retry
+// policy under the simulator's fault injection (exactly how many requests reached it).
+#include "upstream/elevenlabs.hpp"
+
+#include "core/clock.hpp"
+#include "http/dispatcher.hpp"
+#include "net/asio_scheduler.hpp"
+#include "net/runtime.hpp"
+#include "sim/simulator.hpp"
+#include "support/http_client.hpp"
+#include "support/process.hpp"
+#include "support/served_router.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/json.hpp>
+
+#include <future>
+
+namespace callgate::upstream {
+namespace {
+
+using callgate::testing::Fetch;
+using callgate::testing::ServedRouter;
+using callgate::testing::TempDir;
+using namespace std::chrono_literals;
+
+constexpr char kKey[] = "sk_client_test_52e1";
+
+template <class T>
+ApiResult<T> Wait(std::function<void(std::function<void(ApiResult<T>)>)> start) {
+  std::promise<ApiResult<T>> promise;
+  auto future = promise.get_future();
+  start([&promise](ApiResult<T> result) { promise.set_value(std::move(result)); });
+  return future.get();
+}
+
+template <class T>
+const T& Value(const ApiResult<T>& result) {
+  if (const auto* error = std::get_if<ApiError>(&result)) {
+    ADD_FAILURE() << "error: " << error->upstream_status << " " << error->code << " "
+                  << error->message;
+    static const T kEmpty{};
+    return kEmpty;
+  }
+  return std::get<T>(result);
+}
+
+template <class T>
+ApiError Error(const ApiResult<T>& result) {
+  if (!std::holds_alternative<ApiError>(result)) {
+    ADD_FAILURE() << "expected an error";
+    return {};
+  }
+  return std::get<ApiError>(result);
+}
+
+const boost::json::object kCall{
+    {"agent_id", "agent_sim_default"},
+    {"agent_phone_number_id", "phnum_sim_twilio"},
+    {"to_number", "+15551234567"},
+    {"conversation_initiation_client_data",
+     {{"dynamic_variables", {{"purpose", "Get parking ticket dismissed"}}}}}};
+
+class ElevenLabsClientTest : public ::testing::Test {
+ protected:
+  void Serve(http::ServerOptions server = {.host = "127.0.0.1", .port = 0}) {
+    sim::SimOptions options;
+    options.api_key = kKey;
+    simulator_ = std::make_unique<sim::Simulator>(std::move(options), sim_clock_, scheduler_);
+    simulator_->AddRoutes(router_);
+    dispatcher_ = std::make_unique<http::Dispatcher>(
+        router_, http::DispatchOptions{.render_error = simulator_->ErrorRenderer(),
+                                       .observer = simulator_->Observer()});
+    server.server_name = "uvicorn";
+    served_ = std::make_unique<ServedRouter>(runtime_, *dispatcher_, server);
+  }
+
+  ElevenLabsClient& Client(ElevenLabsOptions options = {}, HttpClientOptions http = {}) {
+    if (options.base_url == ElevenLabsOptions{}.base_url) {
+      options.base_url = "http://127.0.0.1:" + std::to_string(served_->port());
+    }
+    if (options.api_key.empty()) options.api_key = kKey;
+    options.retry.base_delay = 10ms;
+    http_ = MakeHttpClient(runtime_, std::move(http));
+    client_ = std::make_unique<ElevenLabsClient>(*http_, scheduler_, wall_clock_,
+                                                 std::move(options), [] { return 0.5; });
+    return *client_;
+  }
+
+  void TearDown() override {
+    served_.reset();
+    client_.reset();
+    http_.reset();
+  }
+
+  void Fault(const std::string& json) {
+    auto response = Fetch(served_->port(), "POST", "/_sim/faults", {}, json);
+    ASSERT_TRUE(response && response->status == 200) << (response ? response->body : "");
+  }
+
+  boost::json::array Journal(const std::string& path) {
+    auto response = Fetch(served_->port(), "GET", "/_sim/requests?path=" + path);
+    EXPECT_TRUE(response && response->status == 200);
+    return boost::json::parse(response->body).at("requests").as_array();
+  }
+
+  core::ManualClock sim_clock_{core::SystemTime(std::chrono::seconds(1'790'000'000))};
+  core::SystemClock wall_clock_;
+  net::Runtime runtime_{2};
+  net::AsioScheduler scheduler_{runtime_};
+  http::Router router_;
+  std::unique_ptr<sim::Simulator> simulator_;
+  std::unique_ptr<http::Dispatcher> dispatcher_;
+  std::unique_ptr<ServedRouter> served_;
+  std::unique_ptr<HttpClient> http_;
+  std::unique_ptr<ElevenLabsClient> client_;
+};
+
+constexpr char kTwilioPath[] = "/v1/convai/twilio/outbound-call";
+
+TEST_F(ElevenLabsClientTest, OutboundCallSendsTheExactRequest) {
+  Serve();
+  auto& client = Client();
+  const auto result =
+      Wait<boost::json::object>([&](auto done) { client.OutboundCall(false, kCall, done); });
+  const auto& answer = Value(result);
+  EXPECT_TRUE(answer.at("success").as_bool());
+  EXPECT_TRUE(answer.at("conversation_id").as_string().starts_with("conv_"));
+  EXPECT_TRUE(answer.at("callSid").as_string().starts_with("CA"));
+
+  const auto journal = Journal(kTwilioPath);
+  ASSERT_EQ(journal.size(), 1u);
+  const auto& request = journal[0].as_object();
+  EXPECT_EQ(request.at("method").as_string(), "POST");
+  EXPECT_EQ(boost::json::parse(request.at("body").as_string()), boost::json::value(kCall));
+  bool has_key = false;
+  for (const auto& [name, value] : request.at("headers").as_object()) {
+    if (name == "xi-api-key") has_key = true;
+  }
+  EXPECT_TRUE(has_key);
+}
+
+TEST_F(ElevenLabsClientTest, SipTrunkPath) {
+  Serve();
+  auto& client = Client();
+  boost::json::object call = kCall;
+  call["agent_phone_number_id"] = "phnum_sim_sip";
+  const auto result =
+      Wait<boost::json::object>([&](auto done) { client.OutboundCall(true, call, done); });
+  EXPECT_TRUE(Value(result).contains("sip_call_id"));
+  EXPECT_EQ(Journal("/v1/convai/sip-trunk/outbound-call").size(), 1u);
+}
+
+TEST_F(ElevenLabsClientTest, ValidationErrorIsNotRetriedAndKeepsFieldErrors) {
+  Serve();
+  auto& client = Client();
+  boost::json::object call = kCall;
+  call.erase("to_number");
+  const auto error =
+      Error(Wait<boost::json::object>([&](auto done) { client.OutboundCall(false, call, done); }));
+  EXPECT_EQ(error.upstream_status, 422);
+  ASSERT_FALSE(error.field_errors.empty());
+  EXPECT_NE(error.message.find("to_number"), std::string::npos) << error.message;
+  EXPECT_EQ(Journal(kTwilioPath).size(), 1u);
+}
+
+TEST_F(ElevenLabsClientTest, WrongKeyIsAnAuthError) {
+  Serve();
+  auto& client = Client({.api_key = "sk_wrong"});
+  const auto error =
+      Error(Wait<std::vector<PhoneNumber>>([&](auto done) { client.ListPhoneNumbers(done); }));
+  EXPECT_EQ(error.upstream_status, 401);
+  EXPECT_FALSE(error.message.empty());
+  EXPECT_FALSE(error.request_id.empty());
+  EXPECT_EQ(ToGatewayResponse(error, "r").status, 502);
+}
+
+TEST_F(ElevenLabsClientTest, PhoneNumbersConversationsAudioAndSignedUrl) {
+  Serve();
+  auto& client = Client();
+  const auto numbers =
+      Wait<std::vector<PhoneNumber>>([&](auto done) { client.ListPhoneNumbers(done); });
+  ASSERT_EQ(Value(numbers).size(), 2u);
+  EXPECT_EQ(Value(numbers)[0].phone_number_id, "phnum_sim_twilio");
+  EXPECT_EQ(Value(numbers)[1].provider, "sip_trunk");
+
+  const auto placed =
+      Wait<boost::json::object>([&](auto done) { client.OutboundCall(false, kCall, done); });
+  const std::string id(Value(placed).at("conversation_id").as_string());
+  sim_clock_.Advance(40s);
+  const auto conversation =
+      Wait<boost::json::object>([&](auto done) { client.GetConversation(id, done); });
+  EXPECT_EQ(Value(conversation).at("status").as_string(), "done");
+
+  const auto listing =
+      Wait<boost::json::object>([&](auto done) { client.ListConversations("page_size=1", done); });
+  EXPECT_EQ(Value(listing).at("conversations").as_array().size(), 1u);
+
+  const auto audio = Wait<Audio>([&](auto done) { client.GetConversationAudio(id, done); });
+  EXPECT_EQ(Value(audio).content_type, "audio/mpeg");
+  auto direct = Fetch(served_->port(), "GET", "/v1/convai/conversations/" + id + "/audio",
+                      {{"xi-api-key", kKey}});
+  ASSERT_TRUE(direct);
+  EXPECT_EQ(Value(audio).bytes, direct->body);
+
+  const auto missing = Error(
+      Wait<boost::json::object>([&](auto done) { client.GetConversation("conv_nope", done); }));
+  EXPECT_EQ(missing.upstream_status, 404);
+  EXPECT_EQ(ToGatewayResponse(missing, "r").status, 404);
+
+  const auto url =
+      Wait<std::string>([&](auto done) { client.GetSignedUrl("agent_sim_default", done); });
+  EXPECT_TRUE(Value(url).starts_with("ws://")) << Value(url);
+  EXPECT_NE(Value(url).find("conversation_signature="), std::string::npos);
+}
+
+TEST_F(ElevenLabsClientTest, GetsAreRetriedOn5xxUntilTheySucceed) {
+  Serve();
+  auto& client = Client();
+  Fault(R"({"route":"GET /v1/convai/phone-numbers","count":2,"status":503})");
+  const auto numbers =
+      Wait<std::vector<PhoneNumber>>([&](auto done) { client.ListPhoneNumbers(done); });
+  EXPECT_EQ(Value(numbers).size(), 2u);
+  EXPECT_EQ(Journal("/v1/convai/phone-numbers").size(), 3u);
+}
+
+TEST_F(ElevenLabsClientTest, GetsGiveUpAfterThreeAttempts) {
+  Serve();
+  auto& client = Client();
+  Fault(R"({"route":"GET /v1/convai/phone-numbers","count":5,"html":true})");
+  const auto error =
+      Error(Wait<std::vector<PhoneNumber>>([&](auto done) { client.ListPhoneNumbers(done); }));
+  EXPECT_EQ(error.kind, ApiError::Kind::kBadResponse);
+  EXPECT_EQ(ToGatewayResponse(error, "r").status, 502);
+  EXPECT_EQ(Journal("/v1/convai/phone-numbers").size(), 3u);
+}
+
+TEST_F(ElevenLabsClientTest, AnOutboundCallIsNeverRetriedOn5xxOrAfterAReset) {
+  Serve();
+  auto& client = Client();
+  Fault(R"({"route":"POST /v1/convai/twilio/outbound-call","count":1,"status":503})");
+  auto error =
+      Error(Wait<boost::json::object>([&](auto done) { client.OutboundCall(false, kCall, done); }));
+  EXPECT_EQ(error.upstream_status, 503);
+  EXPECT_EQ(Journal(kTwilioPath).size(), 1u);
+
+  // The reset comes after the call was placed: retrying would ring the person twice.
+  Fault(
+      R"({"route":"POST /v1/convai/twilio/outbound-call","count":1,"reset":true,"process_request":true})");
+  error =
+      Error(Wait<boost::json::object>([&](auto done) { client.OutboundCall(false, kCall, done); }));
+  EXPECT_EQ(error.kind, ApiError::Kind::kUnavailable);
+  EXPECT_TRUE(error.request_sent);
+  EXPECT_EQ(Journal(kTwilioPath).size(), 2u);
+
+  Fault(R"({"route":"POST /v1/convai/twilio/outbound-call","count":1,"truncate":true})");
+  error =
+      Error(Wait<boost::json::object>([&](auto done) { client.OutboundCall(false, kCall, done); }));
+  EXPECT_EQ(error.kind, ApiError::Kind::kBadResponse);
+  EXPECT_EQ(Journal(kTwilioPath).size(), 3u);
+}
+
+TEST_F(ElevenLabsClientTest, AnOutboundCallIsRetriedAfterA429) {
+  Serve();
+  auto& client = Client();
+  Fault(
+      R"({"route":"POST /v1/convai/twilio/outbound-call","count":1,"status":429,"retry_after":0})");
+  const auto result =
+      Wait<boost::json::object>([&](auto done) { client.OutboundCall(false, kCall, done); });
+  EXPECT_TRUE(Value(result).at("success").as_bool());
+  const auto journal = Journal(kTwilioPath);
+  ASSERT_EQ(journal.size(), 2u);
+  EXPECT_EQ(journal[0].at("status").as_int64(), 429);
+  EXPECT_EQ(journal[1].at("status").as_int64(), 200);
+}
+
+TEST_F(ElevenLabsClientTest, TimeoutIsTheTotalBudget) {
+  Serve();
+  auto& client = Client({.timeout = 300ms});
+  Fault(R"({"route":"GET /v1/convai/phone-numbers","count":1,"latency_ms":3000})");
+  const auto error =
+      Error(Wait<std::vector<PhoneNumber>>([&](auto done) { client.ListPhoneNumbers(done); }));
+  EXPECT_EQ(error.kind, ApiError::Kind::kTimeout);
+  EXPECT_EQ(ToGatewayResponse(error, "r").status, 504);
+  // (Had the deadline not fired, the delayed answer would have been a success.)
+}
+
+TEST_F(ElevenLabsClientTest, UnreachableUpstreamIsRetriedThenReported) {
+  Serve();
+  auto& client = Client({.base_url = "http://127.0.0.1:1"});
+  const auto error =
+      Error(Wait<boost::json::object>([&](auto done) { client.OutboundCall(false, kCall, done); }));
+  EXPECT_EQ(error.kind, ApiError::Kind::kUnavailable);
+  EXPECT_FALSE(error.request_sent);
+  EXPECT_EQ(ToGatewayResponse(error, "r").status, 502);
+}
+
+TEST_F(ElevenLabsClientTest, OverHttpsWithAConfiguredCaBundle) {
+  TempDir dir;
+  const auto cert = callgate::testing::MakeTestCertificate(dir.path().string());
+  ASSERT_FALSE(cert.cert_file.empty());
+  Serve({.host = "127.0.0.1",
+         .port = 0,
+         .tls_cert_file = cert.cert_file,
+         .tls_key_file = cert.key_file});
+  auto& client = Client({.base_url = "https://localhost:" + std::to_string(served_->port())},
+                        {.ca_file = cert.cert_file});
+  const auto result =
+      Wait<boost::json::object>([&](auto done) { client.OutboundCall(false, kCall, done); });
+  EXPECT_TRUE(Value(result).at("success").as_bool());
+  const auto url =
+      Wait<std::string>([&](auto done) { client.GetSignedUrl("agent_sim_default", done); });
+  EXPECT_TRUE(Value(url).starts_with("wss://")) << Value(url);
+}
+
+}  // namespace
+}  // namespace callgate::upstream
