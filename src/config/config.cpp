@@ -235,6 +235,41 @@ std::optional<ConfigError> ParseBaseUrl(std::string_view name, std::string_view 
   return std::nullopt;
 }
 
+std::optional<ConfigError> ParseCaFile(std::string_view name, std::string_view raw,
+                                       Config& config) {
+  const std::string path(Trim(raw));
+  if (!path.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) {
+      return Invalid(name, "must be a readable PEM file, got " + Quote(path) + " (no such file)");
+    }
+  }
+  config.elevenlabs_ca_file = path;
+  return std::nullopt;
+}
+
+std::optional<ConfigError> ParsePublicBaseUrl(std::string_view name, std::string_view raw,
+                                              Config& config) {
+  std::string_view url = Trim(raw);
+  if (url.empty()) {
+    config.public_base_url.clear();
+    return std::nullopt;
+  }
+  const auto parsed = boost::urls::parse_absolute_uri(url);
+  const bool http = parsed && (parsed->scheme() == "http" || parsed->scheme() == "https");
+  if (!http || parsed->host().empty() || parsed->has_query() || parsed->has_fragment() ||
+      parsed->has_userinfo()) {
+    return Invalid(name,
+                   "must be an http(s) URL without query, fragment or credentials, such as "
+                   "https://abc.ngrok.app or https://example.com/callgate, got " +
+                       Quote(RedactUserinfo(raw)));
+  }
+  while (url.ends_with('/'))
+    url.remove_suffix(1);
+  config.public_base_url = url;
+  return std::nullopt;
+}
+
 std::optional<ConfigError> ParseApiKeys(std::string_view name, std::string_view raw,
                                         Config& config) {
   // Positions count the keys that are left once empty items are dropped; the keys themselves
@@ -496,7 +531,7 @@ std::optional<ConfigError> SetString(std::string_view raw, std::string& out) {
   return std::nullopt;
 }
 
-constexpr std::array<Codec, 23> kCodecs = {{
+constexpr std::array<Codec, 26> kCodecs = {{
     {"ELEVENLABS_API_KEY",
      [](std::string_view, std::string_view raw, Config& c) {
        return SetString(raw, c.elevenlabs_api_key);
@@ -522,6 +557,12 @@ constexpr std::array<Codec, 23> kCodecs = {{
      },
      [](const Config& c) { return SetOrNot(c.elevenlabs_webhook_secret); }},
     {"ELEVENLABS_BASE_URL", ParseBaseUrl, [](const Config& c) { return c.elevenlabs_base_url; }},
+    {"ELEVENLABS_CA_FILE", ParseCaFile, [](const Config& c) { return c.elevenlabs_ca_file; }},
+    {"UPSTREAM_TIMEOUT_MS",
+     [](std::string_view name, std::string_view raw, Config& c) {
+       return ParseMilliseconds(name, raw, 100, c.upstream_timeout);
+     },
+     [](const Config& c) { return Milliseconds(c.upstream_timeout); }},
     {"API_KEYS", ParseApiKeys, [](const Config& c) { return CountKeys(c.api_keys.size()); }},
     {"ENVIRONMENT", ParseEnvironment,
      [](const Config& c) { return std::string(ToString(c.environment)); }},
@@ -529,6 +570,7 @@ constexpr std::array<Codec, 23> kCodecs = {{
      [](const Config& c) { return std::string(ToString(c.log_level)); }},
     {"HOST", ParseHost, [](const Config& c) { return c.host; }},
     {"PORT", ParsePort, [](const Config& c) { return std::to_string(c.port); }},
+    {"PUBLIC_BASE_URL", ParsePublicBaseUrl, [](const Config& c) { return c.public_base_url; }},
     {"DATABASE_URL", ParseDatabaseUrl,
      [](const Config& c) { return RedactUserinfo(c.database_url); }},
     {"DATA_DIR", ParseDataDir, [](const Config& c) { return c.data_dir; }},

@@ -50,6 +50,8 @@ struct Config {
   std::string elevenlabs_from_number;                             // E.164 or empty
   std::string elevenlabs_webhook_secret;                          // secret
   std::string elevenlabs_base_url = "https://api.elevenlabs.io";  // no trailing slash
+  std::string elevenlabs_ca_file;  // PEM bundle trusted besides the system store; empty = none
+  std::chrono::milliseconds upstream_timeout{10'000};  // per ElevenLabs REST call, retries included
 
   // The gateway.
   std::vector<std::string> api_keys;  // secret; API_KEYS, comma-separated
@@ -57,6 +59,9 @@ struct Config {
   LogLevel log_level = LogLevel::kInfo;
   std::string host = "0.0.0.0";
   std::uint16_t port = 8000;  // 0 = any free port (the bound port is reported)
+  // How clients reach this gateway (a tunnel or proxy), for URLs it hands out such as
+  // recording_url; empty = derived from each request's Host. No trailing slash.
+  std::string public_base_url;
   std::string database_url;   // as configured, e.g. "sqlite:data/callgate.db"
   std::string database_path;  // the SQLite file it resolves to
   std::string data_dir;       // DATA_DIR, default: the database file's directory

@@ -88,6 +88,11 @@ const std::vector<SettingInfo>& AllSettings() {
        true},
       {"ELEVENLABS_BASE_URL", "https://api.elevenlabs.io",
        "ElevenLabs API base URL: a regional host, or a local simulator", false},
+      {"ELEVENLABS_CA_FILE", "",
+       "PEM CA bundle trusted for ELEVENLABS_BASE_URL besides the system store (empty = none)",
+       false},
+      {"UPSTREAM_TIMEOUT_MS", "10000",
+       "Milliseconds an ElevenLabs REST call may take, retries included, before a 504", false},
       // Gateway
       {"API_KEYS", "",
        "Comma-separated keys clients must send as X-API-Key or Authorization: Bearer", true},
@@ -95,6 +100,10 @@ const std::vector<SettingInfo>& AllSettings() {
       {"LOG_LEVEL", "info", "trace, debug, info, warning (or warn), error or critical", false},
       {"HOST", "0.0.0.0", "Address to listen on: an IPv4 or IPv6 address, or localhost", false},
       {"PORT", "8000", "TCP port to listen on (0 = any free port)", false},
+      {"PUBLIC_BASE_URL", "",
+       "URL clients reach this gateway at (tunnel or proxy), for recording_url; empty = the "
+       "request's Host",
+       false},
       // Storage
       {"DATABASE_URL", "sqlite:data/callgate.db",
        "Call ledger database: sqlite:RELATIVE/PATH or sqlite:///ABSOLUTE/PATH", false},

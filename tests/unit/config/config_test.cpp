@@ -289,6 +289,32 @@ TEST(ConfigElevenLabs, BaseUrlAcceptsHttpAndHttpsRoots) {
             "https://api.elevenlabs.io:443");
 }
 
+TEST(ConfigElevenLabs, CaFileMustExistAndTimeoutHasAFloor) {
+  EXPECT_EQ(LoadOk("ELEVENLABS_CA_FILE", "").elevenlabs_ca_file, "");
+  EXPECT_EQ(LoadOk("ELEVENLABS_CA_FILE", "/etc/hostname").elevenlabs_ca_file, "/etc/hostname");
+  const ConfigError missing = LoadError("ELEVENLABS_CA_FILE", "/nonexistent/ca.pem");
+  EXPECT_EQ(missing.variable, "ELEVENLABS_CA_FILE");
+  EXPECT_TRUE(Contains(missing.message, "/nonexistent/ca.pem")) << missing.message;
+  EXPECT_EQ(LoadOk("UPSTREAM_TIMEOUT_MS", "2500").upstream_timeout,
+            std::chrono::milliseconds(2500));
+  EXPECT_EQ(LoadError("UPSTREAM_TIMEOUT_MS", "5").variable, "UPSTREAM_TIMEOUT_MS");
+}
+
+TEST(ConfigGateway, PublicBaseUrlAllowsAPathAndDropsTrailingSlashes) {
+  EXPECT_EQ(LoadOk("PUBLIC_BASE_URL", "").public_base_url, "");
+  EXPECT_EQ(LoadOk("PUBLIC_BASE_URL", "https://abc.ngrok.app/").public_base_url,
+            "https://abc.ngrok.app");
+  EXPECT_EQ(LoadOk("PUBLIC_BASE_URL", "https://example.com/callgate//").public_base_url,
+            "https://example.com/callgate");
+  for (const std::string bad :
+       {"example.com", "ftp://x", "https://x/?a=1", "https://x/#f", "https://user:pw@x"}) {
+    SCOPED_TRACE(bad);
+    const ConfigError error = LoadError("PUBLIC_BASE_URL", bad);
+    EXPECT_EQ(error.variable, "PUBLIC_BASE_URL");
+    EXPECT_FALSE(Contains(error.message, "pw@")) << error.message;
+  }
+}
+
 TEST(ConfigElevenLabs, BaseUrlRejectsNonRootOrNonHttpUrls) {
   for (const std::string bad :
        {"", "api.elevenlabs.io", "ftp://api.elevenlabs.io", "https://", "https:///v1",

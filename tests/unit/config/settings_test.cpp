@@ -17,18 +17,21 @@ namespace callgate::config {
 namespace {
 
 // The names are a compatibility contract with the older Python services.
-constexpr std::array<std::string_view, 23> kExpectedNames = {
+constexpr std::array<std::string_view, 26> kExpectedNames = {
     "ELEVENLABS_API_KEY",
     "ELEVENLABS_AGENT_ID",
     "ELEVENLABS_AGENT_PHONE_NUMBER_ID",
     "ELEVENLABS_FROM_NUMBER",
     "ELEVENLABS_WEBHOOK_SECRET",
     "ELEVENLABS_BASE_URL",
+    "ELEVENLABS_CA_FILE",
+    "UPSTREAM_TIMEOUT_MS",
     "API_KEYS",
     "ENVIRONMENT",
     "LOG_LEVEL",
     "HOST",
     "PORT",
+    "PUBLIC_BASE_URL",
     "DATABASE_URL",
     "DATA_DIR",
     "AUDIO_INPUT",
@@ -76,6 +79,7 @@ TEST(Settings, DocumentedDefaults) {
       {"LOG_LEVEL", "info"},
       {"HOST", "0.0.0.0"},
       {"PORT", "8000"},
+      {"UPSTREAM_TIMEOUT_MS", "10000"},
       {"DATABASE_URL", "sqlite:data/callgate.db"},
       {"DATA_DIR", ""},
       {"AUDIO_INPUT", "device"},
