@@ -9,7 +9,7 @@
 // migrations and passes them to Open(); versions are ranges per module so that modules never
 // collide:
 //     1-99     store core (meta)          100-199  calls ledger (src/calls)
-//     200-299  webhook inbox (src/webhooks) 300-399  dialer sessions (src/dialer)
+//     200-299  webhook inbox (src/webhook) 300-399  dialer sessions (src/dialer)
 // A migration is applied when its version is not yet recorded, in version order, so a module
 // can add one later without renumbering anyone else's.
 #pragma once

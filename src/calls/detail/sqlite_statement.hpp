@@ -1,0 +1,118 @@
+// Internal to src/calls: a prepared SQLite statement with RAII finalisation, typed binds and
+// column reads, and a transaction guard. Used only on the database thread.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace callgate::calls::detail {
+
+class Statement {
+ public:
+  Statement(sqlite3* db, std::string_view sql) : db_(db) {
+    ok_ = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr) ==
+          SQLITE_OK;
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  bool ok() const { return ok_; }
+  std::string error() const { return sqlite3_errmsg(db_); }
+
+  // Binds are 1-based, like SQLite's.
+  void Bind(int index, std::string_view text) {
+    Check(sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()),
+                            SQLITE_TRANSIENT));
+  }
+  void BindBlob(int index, std::string_view bytes) {
+    Check(sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()),
+                            SQLITE_TRANSIENT));
+  }
+  void Bind(int index, std::int64_t value) { Check(sqlite3_bind_int64(stmt_, index, value)); }
+  void Bind(int index, int value) { Check(sqlite3_bind_int(stmt_, index, value)); }
+  void BindNull(int index) { Check(sqlite3_bind_null(stmt_, index)); }
+  void Bind(int index, const std::optional<std::string>& text) {
+    if (text) {
+      Bind(index, std::string_view(*text));
+    } else {
+      BindNull(index);
+    }
+  }
+  void Bind(int index, const std::optional<std::int64_t>& value) {
+    if (value) {
+      Bind(index, *value);
+    } else {
+      BindNull(index);
+    }
+  }
+
+  // SQLITE_ROW, SQLITE_DONE or an error code (also after a failed prepare or bind).
+  int Step() {
+    if (!ok_) return SQLITE_ERROR;
+    return sqlite3_step(stmt_);
+  }
+
+  bool IsNull(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
+  std::string Text(int column) const {
+    const auto* text = sqlite3_column_text(stmt_, column);
+    const int size = sqlite3_column_bytes(stmt_, column);
+    if (text == nullptr) return {};
+    return std::string(reinterpret_cast<const char*>(text), static_cast<std::size_t>(size));
+  }
+  std::string Blob(int column) const {
+    const void* data = sqlite3_column_blob(stmt_, column);
+    const int size = sqlite3_column_bytes(stmt_, column);
+    if (data == nullptr) return {};
+    return std::string(static_cast<const char*>(data), static_cast<std::size_t>(size));
+  }
+  std::optional<std::string> OptionalText(int column) const {
+    if (IsNull(column)) return std::nullopt;
+    return Text(column);
+  }
+  std::int64_t Int64(int column) const { return sqlite3_column_int64(stmt_, column); }
+  std::optional<std::int64_t> OptionalInt64(int column) const {
+    if (IsNull(column)) return std::nullopt;
+    return Int64(column);
+  }
+
+ private:
+  void Check(int rc) {
+    if (rc != SQLITE_OK) ok_ = false;
+  }
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  bool ok_ = false;
+};
+
+// BEGIN IMMEDIATE on construction (ok() tells whether it began); ROLLBACK on destruction unless
+// Commit() succeeded.
+class Transaction {
+ public:
+  explicit Transaction(sqlite3* db) : db_(db) {
+    ok_ = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
+  }
+  ~Transaction() {
+    if (ok_ && !committed_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  bool ok() const { return ok_; }
+  bool Commit() {
+    committed_ = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK;
+    return committed_;
+  }
+
+ private:
+  sqlite3* db_;
+  bool ok_ = false;
+  bool committed_ = false;
+};
+
+}  // namespace callgate::calls::detail
