@@ -106,6 +106,8 @@ ApiError FromFailure(const HttpFailure& failure) {
   ApiError error;
   error.message = failure.message;
   error.request_sent = failure.request_sent;
+  error.permanent =
+      failure.kind == HttpFailure::Kind::kTls || failure.kind == HttpFailure::Kind::kInvalidUrl;
   switch (failure.kind) {
     case HttpFailure::Kind::kTimeout:
       error.kind = ApiError::Kind::kTimeout;

@@ -45,6 +45,8 @@ struct ApiError {
   boost::json::array field_errors;  // 422: [{loc, msg, type}, ...] as received
   std::optional<std::chrono::seconds> retry_after;  // from Retry-After (seconds or HTTP date)
   bool request_sent = true;  // false when the request provably never reached the API
+  // A failure that trying again cannot fix (TLS verification, an invalid URL): never retried.
+  bool permanent = false;
 };
 
 // From an HTTP answer with a non-2xx status. `now_unix` resolves an HTTP-date Retry-After.

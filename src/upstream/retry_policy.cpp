@@ -8,7 +8,7 @@ namespace callgate::upstream {
 std::optional<std::chrono::milliseconds> RetryDelay(const RetryPolicy& policy, RequestSafety safety,
                                                     const ApiError& error, int attempt,
                                                     double jitter) {
-  if (attempt >= policy.max_attempts) return std::nullopt;
+  if (attempt >= policy.max_attempts || error.permanent) return std::nullopt;
   const int status = error.kind == ApiError::Kind::kStatus ? error.upstream_status : 0;
   bool retryable = false;
   if (safety == RequestSafety::kPlacesCall) {

@@ -151,6 +151,10 @@ TEST(RetryDelay, ACallIsRetriedOnlyWhenItCannotHaveBeenPlaced) {
                           {.kind = ApiError::Kind::kUnavailable, .request_sent = true}, 1, 0.5))
       << "reset after sending: the call may exist";
   EXPECT_FALSE(RetryDelay(policy, call, {.kind = ApiError::Kind::kTimeout}, 1, 0.5));
+  EXPECT_FALSE(RetryDelay(
+      policy, call,
+      {.kind = ApiError::Kind::kUnavailable, .request_sent = false, .permanent = true}, 1, 0.5))
+      << "a TLS verification failure will not fix itself";
   EXPECT_FALSE(RetryDelay(policy, call, {.kind = ApiError::Kind::kBadResponse}, 1, 0.5));
   for (int status : {500, 502, 503, 504, 408}) {
     EXPECT_FALSE(RetryDelay(policy, call, {.upstream_status = status}, 1, 0.5)) << status;
