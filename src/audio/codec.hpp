@@ -29,6 +29,14 @@ std::int16_t MulawDecode(std::uint8_t code);
 std::vector<std::uint8_t> EncodeMulaw(std::span<const std::int16_t> samples);
 std::vector<std::int16_t> DecodeMulaw(std::span<const std::uint8_t> codes);
 
+// Allocation-free forms for streaming: `out` must hold exactly samples.size() *
+// format.BytesPerSample() bytes (EncodeTo), or bytes.size() / format.BytesPerSample() samples
+// (DecodeTo; a trailing odd PCM byte is ignored). Throws std::invalid_argument on a size mismatch.
+void EncodeTo(const AudioFormat& format, std::span<const std::int16_t> samples,
+              std::span<std::uint8_t> out);
+void DecodeTo(const AudioFormat& format, std::span<const std::uint8_t> bytes,
+              std::span<std::int16_t> out);
+
 // Dispatch on format.encoding.
 std::vector<std::int16_t> Decode(const AudioFormat& format, std::span<const std::uint8_t> bytes);
 std::vector<std::uint8_t> Encode(const AudioFormat& format, std::span<const std::int16_t> samples);

@@ -77,10 +77,23 @@ std::vector<std::int16_t> Resampler::Process(std::span<const std::int16_t> input
   out.reserve(input.size() * static_cast<std::size_t>(to_rate_) /
                   static_cast<std::size_t>(from_rate_) +
               16);
+  ProcessAppend(input, out);
+  return out;
+}
+
+void Resampler::ProcessAppend(std::span<const std::int16_t> input, std::vector<std::int16_t>& out) {
+  if (!state_) {
+    out.insert(out.end(), input.begin(), input.end());
+    return;
+  }
+  const std::size_t before = out.size();
   Run(input, out);
   stream_in_ += static_cast<std::int64_t>(input.size());
-  stream_out_ += static_cast<std::int64_t>(out.size());
-  return out;
+  stream_out_ += static_cast<std::int64_t>(out.size() - before);
+}
+
+void Resampler::Reset() {
+  if (state_) Restart();
 }
 
 std::vector<std::int16_t> Resampler::Flush() {

@@ -42,6 +42,13 @@ class Resampler {
   std::vector<std::int16_t> Process(std::span<const std::int16_t> input);
   std::vector<std::int16_t> Flush();
 
+  // Process(), appending to `out` instead of returning a new vector: with enough capacity in
+  // `out` this allocates nothing, for per-chunk use in real-time pipelines.
+  void ProcessAppend(std::span<const std::int16_t> input, std::vector<std::int16_t>& out);
+  // Forgets the stream without returning its tail (e.g. after an interruption): the next
+  // Process() starts a new, time-aligned stream.
+  void Reset();
+
   int from_rate() const { return from_rate_; }
   int to_rate() const { return to_rate_; }
   int quality() const { return quality_; }

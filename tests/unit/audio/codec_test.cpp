@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <random>
+#include <stdexcept>
 
 namespace callgate::audio {
 namespace {
@@ -238,6 +239,33 @@ TEST(Mix, AddsGrowsAndSaturates) {
   std::vector<std::int16_t> loud = {30000, -30000};
   MixInto(loud, std::vector<std::int16_t>{10000, -10000}, 0);
   EXPECT_EQ(loud, (std::vector<std::int16_t>{32767, -32768}));
+}
+
+TEST(Codec, InPlaceFormsMatchTheVectorForms) {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> dist(-32768, 32767);
+  std::vector<std::int16_t> samples(999);
+  for (auto& s : samples)
+    s = static_cast<std::int16_t>(dist(rng));
+  for (const AudioFormat& format : AllFormats()) {
+    std::vector<std::uint8_t> bytes(samples.size() * format.BytesPerSample());
+    EncodeTo(format, samples, bytes);
+    EXPECT_EQ(bytes, Encode(format, samples)) << format.Name();
+    std::vector<std::int16_t> decoded(samples.size());
+    DecodeTo(format, bytes, decoded);
+    EXPECT_EQ(decoded, Decode(format, bytes)) << format.Name();
+  }
+}
+
+TEST(Codec, InPlaceFormsRejectAWrongOutputSize) {
+  const AudioFormat pcm = *ParseFormat("pcm_16000");
+  const std::vector<std::int16_t> samples(10);
+  std::vector<std::uint8_t> bytes(19);
+  EXPECT_THROW(EncodeTo(pcm, samples, bytes), std::invalid_argument);
+  std::vector<std::int16_t> out(10);
+  EXPECT_THROW(DecodeTo(pcm, bytes, out), std::invalid_argument);  // 19 bytes are 9 samples
+  std::vector<std::int16_t> nine(9);
+  EXPECT_NO_THROW(DecodeTo(pcm, bytes, nine));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -139,6 +140,38 @@ TEST(Resampler, RejectsBadArguments) {
   EXPECT_THROW(Resampler(16000, 16000, 11), std::invalid_argument);
   EXPECT_THROW(Resampler(16000, 8000, -1), std::invalid_argument);
   EXPECT_THROW(Resample(std::vector<std::int16_t>{1}, 999, 8000), std::invalid_argument);
+}
+
+TEST(Resampler, ProcessAppendAddsToTheVectorWithoutReplacingIt) {
+  const std::vector<std::int16_t> tone = Tone(440.0, 0.5, 16000, 0.5);
+  Resampler a(16000, 48000);
+  Resampler b(16000, 48000);
+  std::vector<std::int16_t> appended = {7, 7, 7};
+  std::vector<std::int16_t> returned;
+  for (std::size_t i = 0; i < tone.size(); i += 320) {
+    const auto part = std::span(tone).subspan(i, std::min<std::size_t>(320, tone.size() - i));
+    a.ProcessAppend(part, appended);
+    testing::Append(returned, b.Process(part));
+  }
+  ASSERT_EQ(appended.size(), 3 + returned.size());
+  EXPECT_TRUE(std::equal(returned.begin(), returned.end(), appended.begin() + 3));
+  EXPECT_EQ(a.Flush(), b.Flush());
+
+  Resampler same(8000, 8000);
+  std::vector<std::int16_t> copy = {1};
+  same.ProcessAppend(std::vector<std::int16_t>{2, 3}, copy);
+  EXPECT_EQ(copy, (std::vector<std::int16_t>{1, 2, 3}));
+}
+
+TEST(Resampler, ResetStartsAFreshStreamWithoutTheOldTail) {
+  const std::vector<std::int16_t> loud(1600, 20000);
+  const std::vector<std::int16_t> tone = Tone(440.0, 0.5, 16000, 0.5);
+  Resampler fresh(16000, 44100);
+  std::vector<std::int16_t> expected = fresh.Process(tone);
+  Resampler reused(16000, 44100);
+  reused.Process(loud);
+  reused.Reset();
+  EXPECT_EQ(reused.Process(tone), expected) << "nothing of the loud stream leaks in";
 }
 
 }  // namespace
