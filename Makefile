@@ -25,9 +25,11 @@ $(BUILD_DIR)/build.ninja:
 build: deps $(BUILD_DIR)/build.ninja
 	$(CMAKE) --build $(BUILD_DIR) --target callgate
 
-# Builds and runs the service. With no API_KEYS it listens on 127.0.0.1 only.
+# Builds and runs the service. With no ELEVENLABS_API_KEY (environment or .env) it runs the demo:
+# the gateway wired to the built-in ElevenLabs simulator. With no API_KEYS it listens on
+# 127.0.0.1 only.
 run: build
-	./$(BUILD_DIR)/callgate serve --loopback-if-no-keys $(ARGS)
+	./$(BUILD_DIR)/callgate serve --loopback-if-no-keys --demo-if-no-elevenlabs-key $(ARGS)
 
 # Every test: unit + integration on the release build, then again under ASan + UBSan.
 test: deps

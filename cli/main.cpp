@@ -3,6 +3,7 @@
 //
 // Exit codes: 0 success, 1 a component failed at run time, 2 a usage or configuration error.
 #include "app/app.hpp"
+#include "app/demo_app.hpp"
 #include "app/sim_app.hpp"
 #include "config/config.hpp"
 #include "core/logging.hpp"
@@ -156,6 +157,22 @@ int main(int argc, char** argv) {
   serve->add_flag("--loopback-if-no-keys", loopback_if_no_keys,
                   "With no API_KEYS on a public HOST, listen on 127.0.0.1 instead of refusing "
                   "(used by `make run`)");
+  bool demo_if_unconfigured = false;
+  serve->add_flag("--demo-if-no-elevenlabs-key", demo_if_unconfigured,
+                  "With no ELEVENLABS_API_KEY, run `demo` (the built-in simulator) instead "
+                  "(used by `make run`)");
+
+  ConfigFlags demo_flags;
+  callgate::app::DemoOptions demo_options;
+  CLI::App* demo = cli.add_subcommand(
+      "demo", "Run the gateway wired to a built-in ElevenLabs simulator (no account needed)");
+  demo_flags.Register(*demo);
+  demo->add_option("--time-scale", demo_options.time_scale, "Simulated seconds per real second")
+      ->capture_default_str();
+  demo->add_option("--sim-port", demo_options.sim_port, "The simulator's port (0 = any)")
+      ->capture_default_str();
+  demo->add_option("--port-file", demo_options.port_file,
+                   "Write the gateway's bound port to this file once listening");
 
   ConfigFlags config_flags;
   CLI::App* config_cmd =
@@ -251,9 +268,28 @@ int main(int argc, char** argv) {
     return callgate::app::RunSimulator(sim_command);
   }
 
+  if (demo->parsed()) {
+    auto config = LoadConfig(demo_flags, exit_code);
+    if (!config) return exit_code;
+    if (demo_options.time_scale <= 0 || demo_options.time_scale > 10'000) {
+      std::fprintf(stderr, "callgate demo: --time-scale must be between 0 and 10000\n");
+      return kExitUsage;
+    }
+    callgate::core::SetupLogging(SpdlogLevel(config->log_level), callgate::core::LogFormat::kText);
+    return callgate::app::RunDemo(std::move(*config), demo_options);
+  }
+
   if (serve->parsed()) {
     auto config = LoadConfig(serve_flags, exit_code);
     if (!config) return exit_code;
+    if (demo_if_unconfigured && config->elevenlabs_api_key.empty()) {
+      callgate::core::SetupLogging(SpdlogLevel(config->log_level),
+                                   callgate::core::LogFormat::kText);
+      spdlog::info(
+          "no ELEVENLABS_API_KEY configured: starting the demo with the built-in "
+          "simulator");
+      return callgate::app::RunDemo(std::move(*config), {.port_file = port_file});
+    }
     if (auto insecure = callgate::config::CheckServeSecurity(*config)) {
       if (!loopback_if_no_keys) {
         std::fprintf(stderr, "callgate: refusing to start: %s\n", insecure->ToString().c_str());

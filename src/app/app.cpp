@@ -135,6 +135,7 @@ int Serve(const config::Config& config, const ServeOptions& options) {
       ListenWithGracefulStop(runtime, server, options.port_file, config.shutdown_grace);
   if (!port) return 1;
   refresher.Start();
+  if (options.on_listening) options.on_listening(*port);
   server.Start();
   const std::string shown_host =
       config.host.find(':') != std::string::npos ? "[" + config.host + "]" : config.host;

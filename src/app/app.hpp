@@ -4,12 +4,17 @@
 
 #include "config/config.hpp"
 
+#include <cstdint>
+#include <functional>
 #include <string>
 
 namespace callgate::app {
 
 struct ServeOptions {
   std::string port_file;  // when set, the bound port is written there once listening
+  // Called once the server listens, before requests are served (e.g. `demo` prints how to try
+  // it and points its simulator's webhooks at the gateway).
+  std::function<void(std::uint16_t port)> on_listening;
 };
 
 // Runs `callgate serve` until SIGINT/SIGTERM. Returns the process exit code: 0 after a graceful

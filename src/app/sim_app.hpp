@@ -3,8 +3,19 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+namespace callgate::net {
+class Runtime;
+}  // namespace callgate::net
+namespace callgate::http {
+class Server;
+}  // namespace callgate::http
+namespace callgate::sim {
+class WebhookSender;
+}  // namespace callgate::sim
 
 namespace callgate::app {
 
@@ -35,6 +46,28 @@ struct SimCommand {
   bool webhook_retries = false;
   std::string webhook_ca_file;  // trusted for an https:// webhook URL, besides the system store
   std::vector<std::string> webhook_faults;  // "bad_signature" or "withhold=3"
+};
+
+// The simulator's components on a given runtime: what `callgate sim` runs alone and what
+// `callgate demo` runs next to the gateway.
+class SimulatorHost {
+ public:
+  // nullptr after printing what is wrong with the command (exit_code 2). The API key must be
+  // set (RunSimulator generates one when the flag is absent).
+  static std::unique_ptr<SimulatorHost> Create(const SimCommand& command, net::Runtime& runtime,
+                                               int& exit_code);
+  ~SimulatorHost();
+  SimulatorHost(const SimulatorHost&) = delete;
+  SimulatorHost& operator=(const SimulatorHost&) = delete;
+
+  http::Server& server();  // Listen() it, then Start() the host
+  sim::WebhookSender& webhooks();
+  void Start();  // the server and the webhook sender
+
+ private:
+  SimulatorHost();
+  struct Parts;
+  std::unique_ptr<Parts> parts_;
 };
 
 // Runs until SIGINT/SIGTERM. Returns 0 after a graceful stop, 1 when it cannot start, 2 for a

@@ -389,6 +389,11 @@ void WebhookSender::Log(Delivery delivery) {
     log_.pop_front();
 }
 
+void WebhookSender::SetUrl(std::string url) {
+  std::lock_guard lock(mutex_);
+  options_.url = std::move(url);
+}
+
 void WebhookSender::AddFault(WebhookFaultMode mode, int count, std::string conversation_id) {
   std::lock_guard lock(mutex_);
   faults_.push_back({mode, std::max(count, 1), std::move(conversation_id)});

@@ -95,6 +95,8 @@ class WebhookSender {
   void Stop();
 
   void AddRoutes(http::Router& router);
+  // Where webhooks go from now on (as POST /_sim/webhooks/config does).
+  void SetUrl(std::string url);
   void AddFault(WebhookFaultMode mode, int count, std::string conversation_id = {});
 
  private:
