@@ -289,6 +289,19 @@ bool Simulator::AppendTranscript(std::string_view conversation_id, std::string_v
   return true;
 }
 
+bool Simulator::AmendLastAgentTurn(std::string_view conversation_id, std::string spoken) {
+  std::lock_guard lock(mutex_);
+  ConversationRecord* record = state_.FindConversation(conversation_id);
+  if (record == nullptr || record->channel != Channel::kWebSocket || record->ended) return false;
+  for (auto it = record->live_transcript.rbegin(); it != record->live_transcript.rend(); ++it) {
+    if (it->role == "agent") {
+      it->message = std::move(spoken);
+      return true;
+    }
+  }
+  return false;
+}
+
 bool Simulator::EndWebSocketConversation(std::string_view conversation_id,
                                          std::string termination_reason) {
   std::lock_guard lock(mutex_);

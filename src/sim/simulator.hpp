@@ -85,6 +85,9 @@ class Simulator {
   // conversation is unknown, not a WebSocket one, or already ended.
   bool AppendTranscript(std::string_view conversation_id, std::string_view role,
                         std::string message);
+  // After an interruption: the last agent turn becomes what was actually spoken. False as for
+  // AppendTranscript, or when there is no agent turn.
+  bool AmendLastAgentTurn(std::string_view conversation_id, std::string spoken);
   bool EndWebSocketConversation(std::string_view conversation_id, std::string termination_reason);
 
   // For the post-call webhook sender (webhooks.hpp): a conversation in its final state.

@@ -532,8 +532,8 @@ void Session::InterruptLocked() {
              InterruptionEvent(turn.event_id, settings_.options.interruption_with_reason));
   SendLocked("agent_response_correction",
              AgentResponseCorrectionEvent(turn.text, spoken, turn.event_id));
-  // The statistics' transcript shows what was spoken; the REST transcript keeps the full text
-  // (Simulator has no way to amend a turn).
+  // Both transcripts (these statistics and the REST conversation) keep what was spoken.
+  deps_.simulator.AmendLastAgentTurn(conversation_id_, spoken);
   for (auto it = transcript_.rbegin(); it != transcript_.rend(); ++it) {
     auto& entry = it->as_object();
     if (entry.at("role") == "agent") {

@@ -208,6 +208,10 @@ TEST_F(AgentSessionTest, UserSpeechInterruptsTheAgentTurn) {
   EXPECT_EQ(correction.at("event_id").as_int64(), audio_id);
   // 4 of 30 chunks spoken: 8 of the greeting's 60 characters, so its first word.
   EXPECT_EQ(correction.at("corrected_agent_response"), "Hello");
+  // The REST transcript, like the statistics, keeps what was spoken.
+  const auto conversation =
+      harness_.Api("GET", "/v1/convai/conversations/" + session_->conversation_id()).Json();
+  EXPECT_EQ(conversation.at("transcript").at(0).at("message"), "Hello");
   Drain(10);
   EXPECT_EQ(connection_->Of("audio").size(), 4u) << "no audio of the interrupted turn";
   // The user stops: transcript with the simulated text, then the agent's first reply.
