@@ -9,6 +9,7 @@
 #include "calls/routes.hpp"
 #include "calls/sqlite_ledger.hpp"
 #include "calls/upstream_status_source.hpp"
+#include "conversations/routes.hpp"
 #include "core/clock.hpp"
 #include "http/dispatcher.hpp"
 #include "http/server.hpp"
@@ -120,6 +121,8 @@ int Serve(const config::Config& config, const ServeOptions& options) {
   AddSystemRoutes(router, registry, *database);
   outbound.AddRoutes(router);
   calls::AddLedgerRoutes(router, ledger);
+  conversations::AddConversationRoutes(router, elevenlabs,
+                                       {.public_base_url = config.public_base_url});
   http::Dispatcher dispatcher(
       router, {.default_max_body_bytes = config.max_body_bytes, .api_keys = config.api_keys});
 

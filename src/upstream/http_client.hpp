@@ -83,7 +83,7 @@ struct HttpClientOptions {
   // Pooled connections idle longer than this are closed rather than reused (servers close idle
   // keep-alive connections themselves: uvicorn after 5 s).
   std::chrono::milliseconds idle_timeout{4'000};
-  std::size_t max_idle_per_host = 32;
+  std::size_t max_idle_per_host = 128;
   std::size_t max_response_bytes = 16 * 1024 * 1024;
   std::string ca_file;  // PEM bundle trusted in addition to the system store; empty = none
   std::string user_agent = "callgate";

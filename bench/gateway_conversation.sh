@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Benchmark (issue 4): GET /api/conversations/{id} through the gateway against the same
+# conversation fetched from the simulator directly, in one run, at the same concurrency.
+# Reports both throughputs, their ratio, and the latency the gateway adds at p50/p99.
+# Everything (wrk, gateway, simulator) shares this machine's cores: the gateway path costs two
+# HTTP exchanges where the baseline costs one, on the same CPUs.
+# Not part of `make test` (timings on a shared machine are not assertions).
+# Usage: bench/gateway_conversation.sh [build/callgate]   (needs wrk: apt-get install wrk)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${1:-build/callgate}
+CONNECTIONS=${CONNECTIONS:-64}
+DURATION=${DURATION:-10s}
+SIM_KEY=bench-sim-key-0123456789
+GW_KEY=bench-gateway-key-0123456789
+command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 2; }
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+wait_port() { for _ in $(seq 200); do [ -s "$1" ] && break; sleep 0.05; done; cat "$1"; }
+
+"$BIN" sim --port 0 --port-file "$work/sim.port" --api-key "$SIM_KEY" --log-level warning \
+  > "$work/sim.log" 2>&1 &
+pids+=($!)
+sim=http://127.0.0.1:$(wait_port "$work/sim.port")
+ELEVENLABS_BASE_URL=$sim ELEVENLABS_API_KEY=$SIM_KEY ELEVENLABS_AGENT_ID=agent_sim_default \
+ELEVENLABS_AGENT_PHONE_NUMBER_ID=phnum_sim_twilio API_KEYS=$GW_KEY LOG_LEVEL=warning \
+DATABASE_URL=sqlite:$work/callgate.db \
+  "$BIN" serve --host 127.0.0.1 --port 0 --port-file "$work/gw.port" > "$work/gw.log" 2>&1 &
+pids+=($!)
+gw=http://127.0.0.1:$(wait_port "$work/gw.port")
+
+conversation=$(curl -s -H "X-API-Key: $GW_KEY" -H 'content-type: application/json' \
+  -d '{"to_number":"+15551234567","prompt":"a benchmark"}' "$gw/api/calls/outbound" |
+  sed -E 's/.*"conversation_id":"([^"]+)".*/\1/')
+curl -s -X POST -H 'content-type: application/json' -d '{"seconds":3600}' "$sim/_sim/clock/advance" >/dev/null
+# Warm both paths (connection pools, caches).
+curl -s -o /dev/null -H "X-API-Key: $GW_KEY" "$gw/api/conversations/$conversation"
+
+run() {  # url header [connections] -> "rps p50 p99" (latencies in ms)
+  local out
+  out=$(wrk -t2 -c"${3:-$CONNECTIONS}" -d"$DURATION" --latency -H "$2" "$1")
+  if echo "$out" | grep -q 'Non-2xx'; then echo "non-2xx answers: $out" >&2; exit 1; fi
+  echo "$out" | awk '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    /Requests\/sec/ {rps=$2} $1=="50%" {p50=ms($2)} $1=="99%" {p99=ms($2)}
+    END {printf "%s %.3f %.3f\n", rps, p50, p99}'
+}
+echo "$(nproc) cores shared by wrk, gateway and simulator; $CONNECTIONS connections, $DURATION each"
+read -r d_rps d_p50 d_p99 < <(run "$sim/v1/convai/conversations/$conversation" "xi-api-key: $SIM_KEY")
+printf '%-48s %10s req/s  p50 %7.3f ms  p99 %7.3f ms\n' "simulator directly (baseline)" "$d_rps" "$d_p50" "$d_p99"
+read -r g_rps g_p50 g_p99 < <(run "$gw/api/conversations/$conversation" "X-API-Key: $GW_KEY")
+printf '%-48s %10s req/s  p50 %7.3f ms  p99 %7.3f ms\n' "through the gateway" "$g_rps" "$g_p50" "$g_p99"
+awk -v d="$d_rps" -v g="$g_rps" -v dp50="$d_p50" -v gp50="$g_p50" -v dp99="$d_p99" -v gp99="$g_p99" 'BEGIN {
+  printf "throughput ratio gateway/direct %.2f; added latency p50 %+.3f ms, p99 %+.3f ms\n", g / d, gp50 - dp50, gp99 - dp99 }'
+
+# Below saturation: a few connections, so latency is the cost of the extra hop, not queueing.
+LOW=${LOW_CONNECTIONS:-2}
+echo "below saturation: $LOW connections"
+read -r d_rps d_p50 d_p99 < <(run "$sim/v1/convai/conversations/$conversation" "xi-api-key: $SIM_KEY" "$LOW")
+printf '%-48s %10s req/s  p50 %7.3f ms  p99 %7.3f ms\n' "simulator directly (baseline)" "$d_rps" "$d_p50" "$d_p99"
+read -r g_rps g_p50 g_p99 < <(run "$gw/api/conversations/$conversation" "X-API-Key: $GW_KEY" "$LOW")
+printf '%-48s %10s req/s  p50 %7.3f ms  p99 %7.3f ms\n' "through the gateway" "$g_rps" "$g_p50" "$g_p99"
+awk -v dp50="$d_p50" -v gp50="$g_p50" -v dp99="$d_p99" -v gp99="$g_p99" 'BEGIN {
+  printf "added latency below saturation: p50 %+.3f ms, p99 %+.3f ms\n", gp50 - dp50, gp99 - dp99 }'
