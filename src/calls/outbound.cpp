@@ -16,10 +16,6 @@ namespace {
 
 constexpr std::string_view kPath = "/api/calls/outbound";
 
-http::Response Invalid(std::string_view field, std::string message, std::string_view request_id) {
-  return http::ErrorResponse(400, "invalid_request", message, request_id, {{"field", field}});
-}
-
 // A short, non-reversible name for the presented API key: the idempotency scope, so that two
 // clients never see each other's stored answers.
 std::string ClientScope(const http::Request& request) {
@@ -48,13 +44,153 @@ struct OutboundCalls::Pending {
   http::Responder responder;
   std::string request_id;
   std::optional<IdempotencyKey> key;
+  OutboundRequest request;
   NewCall call;
-  boost::json::object dynamic_variables;
-  std::optional<std::string> first_message, language;
-  std::optional<std::int64_t> ringing_timeout_secs;
-  std::optional<bool> call_recording_enabled;
   CallingNumber number;
 };
+
+std::variant<OutboundRequest, RequestError> ParseOutboundRequest(const boost::json::value& value,
+                                                                 const OutboundOptions& options) {
+  auto invalid = [](std::string field, std::string message) {
+    return RequestError{.field = std::move(field), .message = std::move(message)};
+  };
+  if (!value.is_object()) {
+    return invalid("", "the body must be a JSON object with to_number and prompt");
+  }
+  const boost::json::object& body = value.as_object();
+  OutboundRequest out;
+  static const std::vector<std::string_view> kKnown = {"to_number",
+                                                       "prompt",
+                                                       "agent_id",
+                                                       "dynamic_variables",
+                                                       "first_message",
+                                                       "language",
+                                                       "ringing_timeout_secs",
+                                                       "call_recording_enabled",
+                                                       "metadata"};
+  for (const auto& [name, field] : body) {
+    if (std::find(kKnown.begin(), kKnown.end(), std::string_view(name)) == kKnown.end()) {
+      return invalid(name, "unknown field '" + std::string(name) +
+                               "'; accepted: to_number, prompt, agent_id, dynamic_variables, "
+                               "first_message, language, ringing_timeout_secs, "
+                               "call_recording_enabled, metadata");
+    }
+  }
+  const auto* to = body.if_contains("to_number");
+  if (to == nullptr || !to->is_string()) {
+    return invalid("to_number",
+                   "to_number is required: a phone number in E.164 form such as +15551234567");
+  }
+  out.to_number = std::string(core::TrimWhitespace(std::string_view(to->as_string())));
+  if (!IsE164(out.to_number)) {
+    return invalid("to_number",
+                   "to_number must be in E.164 form: '+', a country code and up to 15 digits in "
+                   "all, such as +15551234567");
+  }
+  const auto* prompt = body.if_contains("prompt");
+  if (prompt == nullptr || !prompt->is_string() ||
+      core::TrimWhitespace(std::string_view(prompt->as_string())).empty()) {
+    return invalid("prompt",
+                   "prompt is required: a non-empty string telling the agent the purpose of the "
+                   "call");
+  }
+  out.prompt = std::string(core::TrimWhitespace(std::string_view(prompt->as_string())));
+  if (out.prompt.size() > options.max_prompt_chars) {
+    return invalid("prompt", "prompt is " + std::to_string(out.prompt.size()) + " bytes; at most " +
+                                 std::to_string(options.max_prompt_chars) + " are accepted");
+  }
+  out.agent_id = options.default_agent_id;
+  if (const auto* agent = body.if_contains("agent_id")) {
+    if (!agent->is_string() || agent->as_string().empty() || agent->as_string().size() > 128) {
+      return invalid("agent_id", "agent_id must be a non-empty string of at most 128 characters");
+    }
+    out.agent_id = agent->as_string();
+  }
+  if (out.agent_id.empty()) {
+    return RequestError{.status = 503,
+                        .code = "not_configured",
+                        .message =
+                            "no agent: set ELEVENLABS_AGENT_ID or send agent_id in the "
+                            "request"};
+  }
+  if (const auto* vars = body.if_contains("dynamic_variables")) {
+    if (!vars->is_object()) {
+      return invalid("dynamic_variables",
+                     "dynamic_variables must be an object of names to strings, numbers or "
+                     "booleans");
+    }
+    for (const auto& [name, v] : vars->as_object()) {
+      if (!(v.is_string() || v.is_number() || v.is_bool() || v.is_null())) {
+        return invalid("dynamic_variables", "dynamic variable '" + std::string(name) +
+                                                "' must be a string, number, boolean or null");
+      }
+      if (std::string_view(name).starts_with("system__")) {
+        return invalid("dynamic_variables",
+                       "dynamic variable names starting with system__ are reserved");
+      }
+    }
+    out.dynamic_variables = vars->as_object();
+  }
+  out.dynamic_variables["purpose"] = out.prompt;
+  if (const auto* first = body.if_contains("first_message")) {
+    if (!first->is_string() || first->as_string().size() > options.max_prompt_chars) {
+      return invalid("first_message", "first_message must be a string");
+    }
+    out.first_message = std::string(first->as_string());
+  }
+  if (const auto* language = body.if_contains("language")) {
+    if (!language->is_string() || language->as_string().size() < 2 ||
+        language->as_string().size() > 10) {
+      return invalid("language", "language must be a language code such as \"en\" or \"pt-br\"");
+    }
+    out.language = std::string(language->as_string());
+  }
+  if (const auto* ring = body.if_contains("ringing_timeout_secs")) {
+    if (!ring->is_int64() || ring->as_int64() < 1 || ring->as_int64() > 600) {
+      return invalid("ringing_timeout_secs",
+                     "ringing_timeout_secs must be an integer from 1 to 600");
+    }
+    out.ringing_timeout_secs = ring->as_int64();
+  }
+  if (const auto* recording = body.if_contains("call_recording_enabled")) {
+    if (!recording->is_bool()) {
+      return invalid("call_recording_enabled", "call_recording_enabled must be true or false");
+    }
+    out.call_recording_enabled = recording->as_bool();
+  }
+  if (const auto* metadata = body.if_contains("metadata")) {
+    if (!metadata->is_object() ||
+        boost::json::serialize(*metadata).size() > options.max_metadata_bytes) {
+      return invalid("metadata", "metadata must be an object of at most " +
+                                     std::to_string(options.max_metadata_bytes) + " bytes of JSON");
+    }
+  }
+  for (const auto& [name, field] : body) {
+    if (name != "to_number" && name != "prompt" && name != "agent_id") out.options[name] = field;
+  }
+  return out;
+}
+
+boost::json::object UpstreamCallBody(const OutboundRequest& request, const CallingNumber& number) {
+  boost::json::object client_data{{"dynamic_variables", request.dynamic_variables}};
+  boost::json::object agent_override;
+  if (request.first_message) agent_override["first_message"] = *request.first_message;
+  if (request.language) agent_override["language"] = *request.language;
+  if (!agent_override.empty()) {
+    client_data["conversation_config_override"] = {{"agent", std::move(agent_override)}};
+  }
+  boost::json::object body{{"agent_id", request.agent_id},
+                           {"agent_phone_number_id", number.phone_number_id},
+                           {"to_number", request.to_number},
+                           {"conversation_initiation_client_data", std::move(client_data)}};
+  if (request.ringing_timeout_secs) {
+    body["telephony_call_config"] = {{"ringing_timeout_secs", *request.ringing_timeout_secs}};
+  }
+  if (request.call_recording_enabled && !number.sip_trunk) {
+    body["call_recording_enabled"] = *request.call_recording_enabled;
+  }
+  return body;
+}
 
 OutboundCalls::OutboundCalls(upstream::ElevenLabsApi& api, CallLedger& ledger,
                              IdempotencyStore& idempotency, StatusRefresher* refresher,
@@ -63,7 +199,8 @@ OutboundCalls::OutboundCalls(upstream::ElevenLabsApi& api, CallLedger& ledger,
       ledger_(ledger),
       idempotency_(idempotency),
       refresher_(refresher),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      numbers_(api, options_.agent_phone_number_id, options_.from_number) {}
 
 void OutboundCalls::AddRoutes(http::Router& router) {
   router.Add("POST", std::string(kPath),
@@ -77,155 +214,19 @@ void OutboundCalls::AddRoutes(http::Router& router) {
 
 void OutboundCalls::Handle(http::Request request, http::Responder responder) {
   const std::string& rid = request.request_id;
-  if (!request.json || !request.json->is_object()) {
-    responder.Send(http::ErrorResponse(
-        400, "invalid_request", "the body must be a JSON object with to_number and prompt", rid));
+  auto parsed = ParseOutboundRequest(request.json ? *request.json : boost::json::value(), options_);
+  if (auto* error = std::get_if<RequestError>(&parsed)) {
+    boost::json::object details;
+    if (!error->field.empty()) details["field"] = error->field;
+    responder.Send(http::ErrorResponse(error->status, error->code, error->message, rid, details));
     return;
   }
-  const boost::json::object& body = request.json->as_object();
   auto pending = std::make_shared<Pending>(Pending{.responder = responder, .request_id = rid});
-
-  static const std::vector<std::string_view> kKnown = {"to_number",
-                                                       "prompt",
-                                                       "agent_id",
-                                                       "dynamic_variables",
-                                                       "first_message",
-                                                       "language",
-                                                       "ringing_timeout_secs",
-                                                       "call_recording_enabled",
-                                                       "metadata"};
-  for (const auto& [name, value] : body) {
-    if (std::find(kKnown.begin(), kKnown.end(), std::string_view(name)) == kKnown.end()) {
-      responder.Send(Invalid(name,
-                             "unknown field '" + std::string(name) +
-                                 "'; accepted: to_number, prompt, agent_id, "
-                                 "dynamic_variables, first_message, language, "
-                                 "ringing_timeout_secs, call_recording_enabled, metadata",
-                             rid));
-      return;
-    }
-  }
-  const auto* to = body.if_contains("to_number");
-  if (to == nullptr || !to->is_string()) {
-    responder.Send(
-        Invalid("to_number",
-                "to_number is required: a phone number in E.164 form such as +15551234567", rid));
-    return;
-  }
-  const std::string to_number(core::TrimWhitespace(std::string_view(to->as_string())));
-  if (!IsE164(to_number)) {
-    responder.Send(Invalid("to_number",
-                           "to_number must be in E.164 form: '+', a country code and up to 15 "
-                           "digits in all, such as +15551234567",
-                           rid));
-    return;
-  }
-  const auto* prompt_value = body.if_contains("prompt");
-  if (prompt_value == nullptr || !prompt_value->is_string() ||
-      core::TrimWhitespace(std::string_view(prompt_value->as_string())).empty()) {
-    responder.Send(Invalid(
-        "prompt",
-        "prompt is required: a non-empty string telling the agent the purpose of the call", rid));
-    return;
-  }
-  const std::string prompt(core::TrimWhitespace(std::string_view(prompt_value->as_string())));
-  if (prompt.size() > options_.max_prompt_chars) {
-    responder.Send(Invalid("prompt",
-                           "prompt is " + std::to_string(prompt.size()) + " bytes; at most " +
-                               std::to_string(options_.max_prompt_chars) + " are accepted",
-                           rid));
-    return;
-  }
-  std::string agent_id = options_.default_agent_id;
-  if (const auto* agent = body.if_contains("agent_id")) {
-    if (!agent->is_string() || agent->as_string().empty() || agent->as_string().size() > 128) {
-      responder.Send(Invalid("agent_id",
-                             "agent_id must be a non-empty string of at most 128 characters", rid));
-      return;
-    }
-    agent_id = agent->as_string();
-  }
-  if (agent_id.empty()) {
-    responder.Send(http::ErrorResponse(
-        503, "not_configured", "no agent: set ELEVENLABS_AGENT_ID or send agent_id in the request",
-        rid));
-    return;
-  }
-  if (const auto* vars = body.if_contains("dynamic_variables")) {
-    if (!vars->is_object()) {
-      responder.Send(Invalid(
-          "dynamic_variables",
-          "dynamic_variables must be an object of names to strings, numbers or booleans", rid));
-      return;
-    }
-    for (const auto& [name, value] : vars->as_object()) {
-      if (!(value.is_string() || value.is_number() || value.is_bool() || value.is_null())) {
-        responder.Send(Invalid("dynamic_variables",
-                               "dynamic variable '" + std::string(name) +
-                                   "' must be a string, number, boolean or null",
-                               rid));
-        return;
-      }
-      if (std::string_view(name).starts_with("system__")) {
-        responder.Send(Invalid("dynamic_variables",
-                               "dynamic variable names starting with system__ are reserved", rid));
-        return;
-      }
-    }
-    pending->dynamic_variables = vars->as_object();
-  }
-  pending->dynamic_variables["purpose"] = prompt;
-  if (const auto* first = body.if_contains("first_message")) {
-    if (!first->is_string() || first->as_string().size() > options_.max_prompt_chars) {
-      responder.Send(Invalid("first_message", "first_message must be a string", rid));
-      return;
-    }
-    pending->first_message = std::string(first->as_string());
-  }
-  if (const auto* language = body.if_contains("language")) {
-    if (!language->is_string() || language->as_string().size() < 2 ||
-        language->as_string().size() > 10) {
-      responder.Send(
-          Invalid("language", "language must be a language code such as \"en\" or \"pt-br\"", rid));
-      return;
-    }
-    pending->language = std::string(language->as_string());
-  }
-  if (const auto* ring = body.if_contains("ringing_timeout_secs")) {
-    if (!ring->is_int64() || ring->as_int64() < 1 || ring->as_int64() > 600) {
-      responder.Send(Invalid("ringing_timeout_secs",
-                             "ringing_timeout_secs must be an integer from 1 to 600", rid));
-      return;
-    }
-    pending->ringing_timeout_secs = ring->as_int64();
-  }
-  if (const auto* recording = body.if_contains("call_recording_enabled")) {
-    if (!recording->is_bool()) {
-      responder.Send(
-          Invalid("call_recording_enabled", "call_recording_enabled must be true or false", rid));
-      return;
-    }
-    pending->call_recording_enabled = recording->as_bool();
-  }
-  if (const auto* metadata = body.if_contains("metadata")) {
-    if (!metadata->is_object() ||
-        boost::json::serialize(*metadata).size() > options_.max_metadata_bytes) {
-      responder.Send(Invalid("metadata",
-                             "metadata must be an object of at most " +
-                                 std::to_string(options_.max_metadata_bytes) + " bytes of JSON",
-                             rid));
-      return;
-    }
-  }
-
-  pending->call.to_number = to_number;
-  pending->call.agent_id = agent_id;
-  pending->call.prompt = prompt;
-  for (const auto& [name, value] : body) {
-    if (name != "to_number" && name != "prompt" && name != "agent_id") {
-      pending->call.options[name] = value;
-    }
-  }
+  pending->request = std::get<OutboundRequest>(std::move(parsed));
+  pending->call.to_number = pending->request.to_number;
+  pending->call.agent_id = pending->request.agent_id;
+  pending->call.prompt = pending->request.prompt;
+  pending->call.options = pending->request.options;
 
   const auto key_header = request.headers.Get("Idempotency-Key");
   if (!key_header) {
@@ -237,7 +238,7 @@ void OutboundCalls::Handle(http::Request request, http::Responder responder) {
     return;
   }
   pending->key = IdempotencyKey{ClientScope(request), std::string(*key_header)};
-  const std::string fingerprint = RequestFingerprint("POST", kPath, *request.json);
+  const std::string fingerprint = RequestFingerprint("POST", kPath, *request.json);  // parsed
   idempotency_.Begin(*pending->key, fingerprint, [this, pending](BeginResult result) {
     const std::string& id = pending->request_id;
     switch (result.outcome) {
@@ -282,23 +283,31 @@ void OutboundCalls::Handle(http::Request request, http::Responder responder) {
   });
 }
 
-void OutboundCalls::ResolveCallingNumber(
+CallingNumberResolver::CallingNumberResolver(upstream::ElevenLabsApi& api,
+                                             std::string agent_phone_number_id,
+                                             std::string from_number)
+    : api_(api),
+      agent_phone_number_id_(std::move(agent_phone_number_id)),
+      from_number_(std::move(from_number)) {}
+
+std::optional<CallingNumber> CallingNumberResolver::Lookup() {
+  std::lock_guard lock(mutex_);
+  for (const auto& number : numbers_) {
+    const bool match = !agent_phone_number_id_.empty()
+                           ? number.phone_number_id == agent_phone_number_id_
+                           : number.phone_number == from_number_;
+    if (match) {
+      return CallingNumber{number.phone_number_id, number.phone_number,
+                           number.provider == "sip_trunk"};
+    }
+  }
+  return std::nullopt;
+}
+
+void CallingNumberResolver::Resolve(
     std::string request_id,
     std::function<void(std::optional<CallingNumber>, std::optional<http::Response>)> done) {
-  auto lookup = [this]() -> std::optional<CallingNumber> {
-    std::lock_guard lock(mutex_);
-    for (const auto& number : numbers_) {
-      const bool match = !options_.agent_phone_number_id.empty()
-                             ? number.phone_number_id == options_.agent_phone_number_id
-                             : number.phone_number == options_.from_number;
-      if (match) {
-        return CallingNumber{number.phone_number_id, number.phone_number,
-                             number.provider == "sip_trunk"};
-      }
-    }
-    return std::nullopt;
-  };
-  if (options_.agent_phone_number_id.empty() && options_.from_number.empty()) {
+  if (agent_phone_number_id_.empty() && from_number_.empty()) {
     done(std::nullopt,
          http::ErrorResponse(503, "not_configured",
                              "no calling number: set ELEVENLABS_AGENT_PHONE_NUMBER_ID (preferred) "
@@ -306,19 +315,19 @@ void OutboundCalls::ResolveCallingNumber(
                              request_id));
     return;
   }
-  if (auto found = lookup()) {
+  if (auto found = Lookup()) {
     done(std::move(found), std::nullopt);
     return;
   }
   // A miss (or nothing loaded yet): refresh the account's numbers.
-  api_.ListPhoneNumbers([this, request_id, lookup, done = std::move(done)](
+  api_.ListPhoneNumbers([this, request_id, done = std::move(done)](
                             upstream::ApiResult<std::vector<upstream::PhoneNumber>> result) {
     if (auto* error = std::get_if<upstream::ApiError>(&result)) {
-      if (!options_.agent_phone_number_id.empty()) {
+      if (!agent_phone_number_id_.empty()) {
         // The id is configured: dial with it even if the listing failed (Twilio assumed).
         spdlog::warn("phone numbers could not be listed ({}); dialing {} as a Twilio number",
-                     error->message, options_.agent_phone_number_id);
-        done(CallingNumber{options_.agent_phone_number_id, "", false}, std::nullopt);
+                     error->message, agent_phone_number_id_);
+        done(CallingNumber{agent_phone_number_id_, "", false}, std::nullopt);
         return;
       }
       done(std::nullopt, upstream::ToGatewayResponse(*error, request_id));
@@ -327,14 +336,13 @@ void OutboundCalls::ResolveCallingNumber(
     {
       std::lock_guard lock(mutex_);
       numbers_ = std::get<std::vector<upstream::PhoneNumber>>(result);
-      numbers_loaded_ = true;
     }
-    if (auto found = lookup()) {
+    if (auto found = Lookup()) {
       done(std::move(found), std::nullopt);
       return;
     }
-    if (!options_.agent_phone_number_id.empty()) {
-      done(CallingNumber{options_.agent_phone_number_id, "", false}, std::nullopt);
+    if (!agent_phone_number_id_.empty()) {
+      done(CallingNumber{agent_phone_number_id_, "", false}, std::nullopt);
       return;
     }
     boost::json::array account;
@@ -352,7 +360,7 @@ void OutboundCalls::ResolveCallingNumber(
     }
     done(std::nullopt, http::ErrorResponse(
                            503, "from_number_not_on_account",
-                           "ELEVENLABS_FROM_NUMBER " + options_.from_number +
+                           "ELEVENLABS_FROM_NUMBER " + from_number_ +
                                " is not a phone number of this ElevenLabs account; its numbers: " +
                                (listed.empty() ? std::string("none") : listed),
                            request_id, {{"account_numbers", std::move(account)}}));
@@ -360,8 +368,8 @@ void OutboundCalls::ResolveCallingNumber(
 }
 
 void OutboundCalls::Place(std::shared_ptr<Pending> pending) {
-  ResolveCallingNumber(pending->request_id, [this, pending](std::optional<CallingNumber> number,
-                                                            std::optional<http::Response> error) {
+  numbers_.Resolve(pending->request_id, [this, pending](std::optional<CallingNumber> number,
+                                                        std::optional<http::Response> error) {
     if (!number) {
       Finish(pending, std::move(*error), true);
       return;
@@ -381,23 +389,7 @@ void OutboundCalls::Place(std::shared_ptr<Pending> pending) {
 }
 
 void OutboundCalls::Dial(std::shared_ptr<Pending> pending, CallRecord record) {
-  boost::json::object client_data{{"dynamic_variables", pending->dynamic_variables}};
-  boost::json::object agent_override;
-  if (pending->first_message) agent_override["first_message"] = *pending->first_message;
-  if (pending->language) agent_override["language"] = *pending->language;
-  if (!agent_override.empty()) {
-    client_data["conversation_config_override"] = {{"agent", std::move(agent_override)}};
-  }
-  boost::json::object body{{"agent_id", record.agent_id},
-                           {"agent_phone_number_id", pending->number.phone_number_id},
-                           {"to_number", record.to_number},
-                           {"conversation_initiation_client_data", std::move(client_data)}};
-  if (pending->ringing_timeout_secs) {
-    body["telephony_call_config"] = {{"ringing_timeout_secs", *pending->ringing_timeout_secs}};
-  }
-  if (pending->call_recording_enabled && !pending->number.sip_trunk) {
-    body["call_recording_enabled"] = *pending->call_recording_enabled;
-  }
+  boost::json::object body = UpstreamCallBody(pending->request, pending->number);
   const std::string call_id = record.call_id;
   api_.OutboundCall(
       pending->number.sip_trunk, std::move(body),

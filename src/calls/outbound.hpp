@@ -29,9 +29,13 @@
 #include "upstream/elevenlabs.hpp"
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace callgate::calls {
@@ -52,6 +56,54 @@ struct CallingNumber {
   bool sip_trunk = false;
 };
 
+// A validated outbound-call request (pure; shared with `callgate call`).
+struct OutboundRequest {
+  std::string to_number;
+  std::string prompt;
+  std::string agent_id;                   // the request's, else the configured default
+  boost::json::object dynamic_variables;  // the caller's, with purpose = prompt
+  std::optional<std::string> first_message, language;
+  std::optional<std::int64_t> ringing_timeout_secs;
+  std::optional<bool> call_recording_enabled;
+  boost::json::object options;  // every optional field as given (stored in the ledger)
+};
+
+// Why a request was refused: a 400 naming the field, or 503 when the service lacks settings.
+struct RequestError {
+  int status = 400;
+  std::string code = "invalid_request";
+  std::string field;
+  std::string message;
+};
+
+std::variant<OutboundRequest, RequestError> ParseOutboundRequest(const boost::json::value& body,
+                                                                 const OutboundOptions& options);
+
+// The body of POST /v1/convai/{twilio|sip-trunk}/outbound-call.
+boost::json::object UpstreamCallBody(const OutboundRequest& request, const CallingNumber& number);
+
+// ELEVENLABS_AGENT_PHONE_NUMBER_ID, or ELEVENLABS_FROM_NUMBER looked up in the account's phone
+// numbers (cached; refreshed on a miss). Thread-safe.
+class CallingNumberResolver {
+ public:
+  CallingNumberResolver(upstream::ElevenLabsApi& api, std::string agent_phone_number_id,
+                        std::string from_number);
+  // The callback gets the number, or a ready error response (503 not_configured,
+  // 503 from_number_not_on_account listing the account's numbers, or the upstream failure).
+  void Resolve(
+      std::string request_id,
+      std::function<void(std::optional<CallingNumber>, std::optional<http::Response>)> done);
+
+ private:
+  std::optional<CallingNumber> Lookup();
+
+  upstream::ElevenLabsApi& api_;
+  std::string agent_phone_number_id_;
+  std::string from_number_;
+  std::mutex mutex_;
+  std::vector<upstream::PhoneNumber> numbers_;
+};
+
 class OutboundCalls {
  public:
   // `refresher` may be null (no background status refresh).
@@ -59,11 +111,6 @@ class OutboundCalls {
                 StatusRefresher* refresher, OutboundOptions options);
 
   void AddRoutes(http::Router& router);
-
-  // Resolves the calling number (cached); the callback gets it or a ready error response.
-  void ResolveCallingNumber(
-      std::string request_id,
-      std::function<void(std::optional<CallingNumber>, std::optional<http::Response>)> done);
 
  private:
   struct Pending;
@@ -77,10 +124,7 @@ class OutboundCalls {
   IdempotencyStore& idempotency_;
   StatusRefresher* refresher_;
   OutboundOptions options_;
-
-  std::mutex mutex_;  // the phone-number cache
-  std::vector<upstream::PhoneNumber> numbers_;
-  bool numbers_loaded_ = false;
+  CallingNumberResolver numbers_;
 };
 
 }  // namespace callgate::calls
