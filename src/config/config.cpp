@@ -235,6 +235,46 @@ std::optional<ConfigError> ParseBaseUrl(std::string_view name, std::string_view 
   return std::nullopt;
 }
 
+std::optional<ConfigError> ParseSeconds(std::string_view name, std::string_view raw,
+                                        std::uint64_t min, std::uint64_t max,
+                                        std::chrono::seconds& out) {
+  std::uint64_t value = 0;
+  if (auto error = ParseNumber(name, raw, min, max, " of seconds", value)) return error;
+  out = std::chrono::seconds(static_cast<std::chrono::seconds::rep>(value));
+  return std::nullopt;
+}
+
+std::string AsciiLowerCopy(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+std::optional<ConfigError> ParseForwardUrls(std::string_view name, std::string_view raw,
+                                            Config& config) {
+  std::vector<std::string> urls;
+  std::size_t begin = 0;
+  while (begin <= raw.size()) {
+    std::size_t end = raw.find(',', begin);
+    if (end == std::string_view::npos) end = raw.size();
+    const std::string_view item = Trim(raw.substr(begin, end - begin));
+    if (!item.empty()) {
+      const auto parsed = boost::urls::parse_absolute_uri(item);
+      if (!parsed || (parsed->scheme() != "http" && parsed->scheme() != "https") ||
+          parsed->host().empty()) {
+        return Invalid(name, "item " + std::to_string(urls.size() + 1) +
+                                 " must be an http(s) URL, got " + Quote(RedactUserinfo(item)));
+      }
+      urls.emplace_back(item);
+    }
+    begin = end + 1;
+  }
+  config.forward_webhook_urls = std::move(urls);
+  return std::nullopt;
+}
+
 std::optional<ConfigError> ParseCaFile(std::string_view name, std::string_view raw,
                                        Config& config) {
   const std::string path(Trim(raw));
@@ -531,7 +571,7 @@ std::optional<ConfigError> SetString(std::string_view raw, std::string& out) {
   return std::nullopt;
 }
 
-constexpr std::array<Codec, 26> kCodecs = {{
+constexpr std::array<Codec, 35> kCodecs = {{
     {"ELEVENLABS_API_KEY",
      [](std::string_view, std::string_view raw, Config& c) {
        return SetString(raw, c.elevenlabs_api_key);
@@ -620,6 +660,65 @@ constexpr std::array<Codec, 26> kCodecs = {{
        return ParseBool(name, raw, c.insecure_no_auth);
      },
      [](const Config& c) { return std::string(c.insecure_no_auth ? "true" : "false"); }},
+    {"WEBHOOK_MAX_AGE_SECONDS",
+     [](std::string_view name, std::string_view raw, Config& c) {
+       return ParseSeconds(name, raw, 1, 7 * 24 * 3600, c.webhook_max_age);
+     },
+     [](const Config& c) { return std::to_string(c.webhook_max_age.count()); }},
+    {"WEBHOOK_MAX_FUTURE_SECONDS",
+     [](std::string_view name, std::string_view raw, Config& c) {
+       return ParseSeconds(name, raw, 0, 24 * 3600, c.webhook_max_future);
+     },
+     [](const Config& c) { return std::to_string(c.webhook_max_future.count()); }},
+    {"WEBHOOK_ALLOW_BODY_ONLY_SIGNATURE",
+     [](std::string_view name, std::string_view raw, Config& c) {
+       return ParseBool(name, raw, c.webhook_allow_body_only_signature);
+     },
+     [](const Config& c) {
+       return std::string(c.webhook_allow_body_only_signature ? "true" : "false");
+     }},
+    {"WEBHOOK_ALLOW_UNSIGNED",
+     [](std::string_view name, std::string_view raw, Config& c) {
+       return ParseBool(name, raw, c.webhook_allow_unsigned);
+     },
+     [](const Config& c) { return std::string(c.webhook_allow_unsigned ? "true" : "false"); }},
+    {"WEBHOOK_MAX_BODY_BYTES",
+     [](std::string_view name, std::string_view raw, Config& c) {
+       return ParseBytes(name, raw, 1024ULL * 1024 * 1024, c.webhook_max_body_bytes);
+     },
+     [](const Config& c) { return std::to_string(c.webhook_max_body_bytes); }},
+    {"WEBHOOK_BANNER",
+     [](std::string_view name, std::string_view raw, Config& c) -> std::optional<ConfigError> {
+       const std::string value = AsciiLowerCopy(Trim(raw));
+       if (value != "auto" && value != "text" && value != "json" && value != "off") {
+         return Invalid(name, "must be auto, text, json or off, got " + Quote(raw));
+       }
+       c.webhook_banner = value;
+       return std::nullopt;
+     },
+     [](const Config& c) { return c.webhook_banner; }},
+    {"FORWARD_WEBHOOK_URLS", ParseForwardUrls,
+     [](const Config& c) {
+       std::string out;
+       for (const auto& url : c.forward_webhook_urls) {
+         if (!out.empty()) out += ',';
+         out += RedactUserinfo(url);
+       }
+       return out;
+     }},
+    {"FORWARD_WEBHOOK_SECRET",
+     [](std::string_view, std::string_view raw, Config& c) {
+       return SetString(raw, c.forward_webhook_secret);
+     },
+     [](const Config& c) { return SetOrNot(c.forward_webhook_secret); }},
+    {"FORWARD_WEBHOOK_MAX_ATTEMPTS",
+     [](std::string_view name, std::string_view raw, Config& c) -> std::optional<ConfigError> {
+       std::uint64_t value = 0;
+       if (auto error = ParseNumber(name, raw, 1, 100, "", value)) return error;
+       c.forward_webhook_max_attempts = static_cast<int>(value);
+       return std::nullopt;
+     },
+     [](const Config& c) { return std::to_string(c.forward_webhook_max_attempts); }},
 }};
 
 bool IsKnownSetting(std::string_view name) {

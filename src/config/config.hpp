@@ -78,6 +78,18 @@ struct Config {
   std::chrono::milliseconds shutdown_grace{10'000};
   bool insecure_no_auth = false;
 
+  // Post-call webhooks (ELEVENLABS_WEBHOOK_SECRET may list several secrets, comma-separated,
+  // while one is being rotated).
+  std::chrono::seconds webhook_max_age{1800};
+  std::chrono::seconds webhook_max_future{300};
+  bool webhook_allow_body_only_signature = false;
+  bool webhook_allow_unsigned = false;  // needed in production when no secret is set
+  std::size_t webhook_max_body_bytes = 64U * 1024U * 1024U;
+  std::string webhook_banner = "auto";  // auto|text|json|off
+  std::vector<std::string> forward_webhook_urls;
+  std::string forward_webhook_secret;  // secret
+  int forward_webhook_max_attempts = 8;
+
   // Bookkeeping for `callgate config`.
   std::map<std::string, Source, std::less<>> sources;  // variable name -> source of its value
   std::string dotenv_path;                             // the .env file that was read, empty if none

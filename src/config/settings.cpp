@@ -128,6 +128,29 @@ const std::vector<SettingInfo>& AllSettings() {
       {"INSECURE_NO_AUTH", "false",
        "true to allow serving with no API_KEYS on a non-loopback HOST (anyone could place calls)",
        false},
+      // Post-call webhooks
+      {"WEBHOOK_MAX_AGE_SECONDS", "1800",
+       "Oldest accepted ElevenLabs-Signature timestamp, in seconds (replays beyond are refused)",
+       false},
+      {"WEBHOOK_MAX_FUTURE_SECONDS", "300",
+       "Furthest-ahead accepted signature timestamp, in seconds (clock skew)", false},
+      {"WEBHOOK_ALLOW_BODY_ONLY_SIGNATURE", "false",
+       "true to also accept the older HMAC of the body alone (cannot stop replays)", false},
+      {"WEBHOOK_ALLOW_UNSIGNED", "false",
+       "true to accept unsigned webhooks in production when ELEVENLABS_WEBHOOK_SECRET is empty",
+       false},
+      {"WEBHOOK_MAX_BODY_BYTES", "67108864",
+       "Largest webhook body, in bytes (post_call_audio carries the recording in base64)", false},
+      {"WEBHOOK_BANNER", "auto",
+       "Terminal output per webhook: auto (text in development, JSON in production), text, json "
+       "or off",
+       false},
+      {"FORWARD_WEBHOOK_URLS", "",
+       "Comma-separated URLs each stored webhook event is forwarded to (n8n and the like)", false},
+      {"FORWARD_WEBHOOK_SECRET", "",
+       "HMAC secret that signs forwarded events (ElevenLabs-Signature form)", true},
+      {"FORWARD_WEBHOOK_MAX_ATTEMPTS", "8",
+       "Tries per forwarded event before it is dead-lettered (replay it later)", false},
   };
   return settings;
 }

@@ -51,9 +51,11 @@ constexpr std::string_view kApiKeySecret = "sk_SEKRIT_apikey_7f3a9c";
 constexpr std::string_view kWebhookSecret = "wsec_SEKRIT_webhook_51bd";
 constexpr std::string_view kClientKey1 = "ck_SEKRIT_client_one_e2a1";
 constexpr std::string_view kClientKey2 = "ck_SEKRIT_client_two_90cc";
+constexpr std::string_view kForwardSecret = "fwd_SEKRIT_forward_3d0e";
 
 void ExpectNoSecrets(std::string_view text) {
-  for (const std::string_view secret : {kApiKeySecret, kWebhookSecret, kClientKey1, kClientKey2}) {
+  for (const std::string_view secret :
+       {kApiKeySecret, kWebhookSecret, kClientKey1, kClientKey2, kForwardSecret}) {
     EXPECT_FALSE(Contains(text, secret)) << "secret leaked into: " << text;
   }
   EXPECT_FALSE(Contains(text, "SEKRIT")) << "secret leaked into: " << text;
@@ -313,6 +315,23 @@ TEST(ConfigGateway, PublicBaseUrlAllowsAPathAndDropsTrailingSlashes) {
     EXPECT_EQ(error.variable, "PUBLIC_BASE_URL");
     EXPECT_FALSE(Contains(error.message, "pw@")) << error.message;
   }
+}
+
+TEST(ConfigWebhooks, TolerancesBannerAndForwardingTargets) {
+  EXPECT_EQ(LoadOk("WEBHOOK_MAX_AGE_SECONDS", "600").webhook_max_age, std::chrono::seconds(600));
+  EXPECT_EQ(LoadError("WEBHOOK_MAX_AGE_SECONDS", "0").variable, "WEBHOOK_MAX_AGE_SECONDS");
+  EXPECT_EQ(LoadOk("WEBHOOK_MAX_FUTURE_SECONDS", "0").webhook_max_future, std::chrono::seconds(0));
+  EXPECT_EQ(LoadOk("WEBHOOK_BANNER", "JSON").webhook_banner, "json");
+  EXPECT_EQ(LoadError("WEBHOOK_BANNER", "loud").variable, "WEBHOOK_BANNER");
+  const auto urls =
+      LoadOk("FORWARD_WEBHOOK_URLS", " https://n8n.example/webhook/a ,,http://127.0.0.1:5678/b")
+          .forward_webhook_urls;
+  EXPECT_EQ(urls,
+            (std::vector<std::string>{"https://n8n.example/webhook/a", "http://127.0.0.1:5678/b"}));
+  const ConfigError bad = LoadError("FORWARD_WEBHOOK_URLS", "https://ok.example,ftp://x");
+  EXPECT_EQ(bad.variable, "FORWARD_WEBHOOK_URLS");
+  EXPECT_TRUE(Contains(bad.message, "item 2")) << bad.message;
+  EXPECT_EQ(LoadOk("FORWARD_WEBHOOK_MAX_ATTEMPTS", "3").forward_webhook_max_attempts, 3);
 }
 
 TEST(ConfigElevenLabs, BaseUrlRejectsNonRootOrNonHttpUrls) {
@@ -649,6 +668,7 @@ Inputs WithAllSecrets() {
   inputs.environment = {
       {"ELEVENLABS_API_KEY", std::string(kApiKeySecret)},
       {"ELEVENLABS_WEBHOOK_SECRET", std::string(kWebhookSecret)},
+      {"FORWARD_WEBHOOK_SECRET", std::string(kForwardSecret)},
   };
   inputs.dotenv = {{"API_KEYS", std::string(kClientKey1) + "," + std::string(kClientKey2)}};
   return inputs;
@@ -674,7 +694,8 @@ TEST(ConfigSecrets, DescribeShowsOnlyWhetherSecretsAreSet) {
 TEST(ConfigSecrets, DescribeMarksExactlyTheSecretSettings) {
   for (const DescribedSetting& setting : Describe(LoadOk(Inputs{}))) {
     const bool expected = setting.name == "ELEVENLABS_API_KEY" ||
-                          setting.name == "ELEVENLABS_WEBHOOK_SECRET" || setting.name == "API_KEYS";
+                          setting.name == "ELEVENLABS_WEBHOOK_SECRET" ||
+                          setting.name == "API_KEYS" || setting.name == "FORWARD_WEBHOOK_SECRET";
     EXPECT_EQ(setting.secret, expected) << setting.name;
   }
 }

@@ -17,7 +17,7 @@ namespace callgate::config {
 namespace {
 
 // The names are a compatibility contract with the older Python services.
-constexpr std::array<std::string_view, 26> kExpectedNames = {
+constexpr std::array<std::string_view, 35> kExpectedNames = {
     "ELEVENLABS_API_KEY",
     "ELEVENLABS_AGENT_ID",
     "ELEVENLABS_AGENT_PHONE_NUMBER_ID",
@@ -44,6 +44,15 @@ constexpr std::array<std::string_view, 26> kExpectedNames = {
     "BODY_TIMEOUT_MS",
     "SHUTDOWN_GRACE_MS",
     "INSECURE_NO_AUTH",
+    "WEBHOOK_MAX_AGE_SECONDS",
+    "WEBHOOK_MAX_FUTURE_SECONDS",
+    "WEBHOOK_ALLOW_BODY_ONLY_SIGNATURE",
+    "WEBHOOK_ALLOW_UNSIGNED",
+    "WEBHOOK_MAX_BODY_BYTES",
+    "WEBHOOK_BANNER",
+    "FORWARD_WEBHOOK_URLS",
+    "FORWARD_WEBHOOK_SECRET",
+    "FORWARD_WEBHOOK_MAX_ATTEMPTS",
 };
 
 TEST(Settings, NamesAndOrderAreTheContract) {
@@ -54,15 +63,16 @@ TEST(Settings, NamesAndOrderAreTheContract) {
   EXPECT_EQ(names, std::vector<std::string_view>(kExpectedNames.begin(), kExpectedNames.end()));
 }
 
-TEST(Settings, ExactlyTheThreeSecretsAreMarkedSecret) {
+TEST(Settings, ExactlyTheFourSecretsAreMarkedSecret) {
   std::vector<std::string_view> secrets;
   for (const SettingInfo& setting : AllSettings()) {
     if (setting.secret) {
       secrets.push_back(setting.name);
     }
   }
-  EXPECT_EQ(secrets, (std::vector<std::string_view>{"ELEVENLABS_API_KEY",
-                                                    "ELEVENLABS_WEBHOOK_SECRET", "API_KEYS"}));
+  EXPECT_EQ(secrets,
+            (std::vector<std::string_view>{"ELEVENLABS_API_KEY", "ELEVENLABS_WEBHOOK_SECRET",
+                                           "API_KEYS", "FORWARD_WEBHOOK_SECRET"}));
 }
 
 TEST(Settings, EverySettingHasAOneLineDescription) {
@@ -92,6 +102,13 @@ TEST(Settings, DocumentedDefaults) {
       {"BODY_TIMEOUT_MS", "60000"},
       {"SHUTDOWN_GRACE_MS", "10000"},
       {"INSECURE_NO_AUTH", "false"},
+      {"WEBHOOK_MAX_AGE_SECONDS", "1800"},
+      {"WEBHOOK_MAX_FUTURE_SECONDS", "300"},
+      {"WEBHOOK_ALLOW_BODY_ONLY_SIGNATURE", "false"},
+      {"WEBHOOK_ALLOW_UNSIGNED", "false"},
+      {"WEBHOOK_MAX_BODY_BYTES", "67108864"},
+      {"WEBHOOK_BANNER", "auto"},
+      {"FORWARD_WEBHOOK_MAX_ATTEMPTS", "8"},
   };
   for (const SettingInfo& setting : AllSettings()) {
     const auto it = expected.find(setting.name);
