@@ -1,5 +1,6 @@
 #include "app/app.hpp"
 
+#include "app/adapters.hpp"
 #include "app/listen.hpp"
 #include "app/system_routes.hpp"
 #include "calls/idempotency.hpp"
@@ -19,12 +20,20 @@
 #include "store/database.hpp"
 #include "upstream/elevenlabs.hpp"
 #include "upstream/http_client.hpp"
+#include "webhook/banner.hpp"
+#include "webhook/forwarder.hpp"
+#include "webhook/inbox.hpp"
+#include "webhook/routes.hpp"
+#include "webhook/signature.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <memory>
+#include <sstream>
 #include <vector>
 
 #ifndef CALLGATE_VERSION
@@ -61,12 +70,46 @@ std::vector<store::Migration> AllMigrations() {
   std::vector<store::Migration> all;
   for (const auto& migration : calls::Migrations())
     all.push_back(migration);
+  for (const auto& migration : webhook::Migrations())
+    all.push_back(migration);
   return all;
+}
+
+std::vector<std::string> SplitSecrets(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream stream(text);
+  std::string item;
+  while (std::getline(stream, item, ',')) {
+    const auto begin = item.find_first_not_of(" \t");
+    const auto end = item.find_last_not_of(" \t");
+    if (begin != std::string::npos) out.push_back(item.substr(begin, end - begin + 1));
+  }
+  return out;
+}
+
+webhook::BannerMode BannerModeFor(const config::Config& config) {
+  if (config.webhook_banner == "off") return webhook::BannerMode::kQuiet;
+  if (config.webhook_banner == "json") return webhook::BannerMode::kJson;
+  if (config.webhook_banner == "text") return webhook::BannerMode::kText;
+  return config.environment == config::Environment::kProduction ? webhook::BannerMode::kJson
+                                                                : webhook::BannerMode::kText;
 }
 
 }  // namespace
 
 int Serve(const config::Config& config, const ServeOptions& options) {
+  if (config.elevenlabs_webhook_secret.empty()) {
+    if (config.environment == config::Environment::kProduction && !config.webhook_allow_unsigned) {
+      spdlog::critical(
+          "ELEVENLABS_WEBHOOK_SECRET is empty in production: anyone could post fake call "
+          "results. Set it (ElevenLabs shows it when you create the webhook) or set "
+          "WEBHOOK_ALLOW_UNSIGNED=true to accept the risk");
+      return 2;
+    }
+    spdlog::warn(
+        "ELEVENLABS_WEBHOOK_SECRET is empty: POST /api/webhooks/elevenlabs accepts UNSIGNED "
+        "events (stored as unverified). Set the secret ElevenLabs gave you for the webhook");
+  }
   // Declared first, destroyed last: queued database tasks still read the clock.
   core::SystemClock clock;
   metrics::Registry registry;
@@ -117,12 +160,76 @@ int Serve(const config::Config& config, const ServeOptions& options) {
                                  .agent_phone_number_id = config.elevenlabs_agent_phone_number_id,
                                  .from_number = config.elevenlabs_from_number});
 
+  // Post-call webhooks: the durable inbox feeds the ledger, the terminal and the forwarder.
+  HttpTransport forward_transport(*http_client, std::chrono::seconds(10));
+  webhook::Forwarder forwarder(*database, forward_transport, clock, scheduler,
+                               {.targets = config.forward_webhook_urls,
+                                .secret = config.forward_webhook_secret,
+                                .max_attempts = config.forward_webhook_max_attempts,
+                                .stop_timeout = std::chrono::seconds(1)});
+  LedgerSink ledger_sink(ledger);
+  std::string shown_url_base = config.public_base_url;
+  webhook::BannerSink banner(
+      BannerModeFor(config),
+      [json = BannerModeFor(config) == webhook::BannerMode::kJson](const std::string& text) {
+        if (json) {
+          spdlog::info("{}", text);
+        } else {
+          std::fwrite(text.data(), 1, text.size(), stdout);
+          std::fflush(stdout);
+        }
+      },
+      [&shown_url_base](std::string_view conversation_id) {
+        return shown_url_base.empty() ? std::string()
+                                      : shown_url_base + "/api/conversations/" +
+                                            std::string(conversation_id) + "/audio";
+      });
+  std::unique_ptr<webhook::Inbox> inbox;
+  try {
+    inbox = std::make_unique<webhook::Inbox>(
+        *database, clock,
+        webhook::InboxOptions{.data_dir = config.data_dir,
+                              .replay_window = config.webhook_max_age + config.webhook_max_future},
+        std::vector<webhook::EventSink*>{&ledger_sink, &banner, &forwarder});
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+  forwarder.Start();
+
   http::Router router;
   AddSystemRoutes(router, registry, *database);
   outbound.AddRoutes(router);
   calls::AddLedgerRoutes(router, ledger);
-  conversations::AddConversationRoutes(router, elevenlabs,
-                                       {.public_base_url = config.public_base_url});
+  webhook::Inbox& inbox_ref = *inbox;
+  conversations::AddConversationRoutes(
+      router, elevenlabs,
+      {.public_base_url = config.public_base_url,
+       // Recordings that arrived as post_call_audio are served from disk, off the I/O threads.
+       .local_recording = [&inbox_ref](std::string conversation_id,
+                                       std::function<void(std::optional<std::string>)> done) {
+         const auto path = inbox_ref.RecordingPath(conversation_id);
+         if (!path) {
+           done(std::nullopt);
+           return;
+         }
+         const bool queued = inbox_ref.Offload([path = *path, done] {
+           std::ifstream file(path, std::ios::binary);
+           std::string bytes((std::istreambuf_iterator<char>(file)),
+                             std::istreambuf_iterator<char>());
+           done(file.good() || file.eof() ? std::optional<std::string>(std::move(bytes))
+                                          : std::nullopt);
+         });
+         if (!queued) done(std::nullopt);
+       }});
+  webhook::AddWebhookRoutes(
+      router, *inbox, clock,
+      {.verify = {.secrets = SplitSecrets(config.elevenlabs_webhook_secret),
+                  .max_age = config.webhook_max_age,
+                  .max_future = config.webhook_max_future,
+                  .allow_body_only = config.webhook_allow_body_only_signature},
+       .max_body_bytes = config.webhook_max_body_bytes,
+       .forwarder = &forwarder});
   http::Dispatcher dispatcher(
       router, {.default_max_body_bytes = config.max_body_bytes, .api_keys = config.api_keys});
 
@@ -137,6 +244,12 @@ int Serve(const config::Config& config, const ServeOptions& options) {
   const auto port =
       ListenWithGracefulStop(runtime, server, options.port_file, config.shutdown_grace);
   if (!port) return 1;
+  if (shown_url_base.empty()) {
+    const std::string host = config.host == "0.0.0.0" || config.host == "::" ? "127.0.0.1"
+                             : config.host.find(':') != std::string::npos ? "[" + config.host + "]"
+                                                                          : config.host;
+    shown_url_base = "http://" + host + ":" + std::to_string(*port);
+  }
   refresher.Start();
   if (options.on_listening) options.on_listening(*port);
   server.Start();
@@ -154,6 +267,8 @@ int Serve(const config::Config& config, const ServeOptions& options) {
   runtime.Run();
 
   // Reverse order: background work first, then storage.
+  inbox->Stop();
+  forwarder.Stop();
   refresher.Stop();
   idempotency.Stop();
   database->Close();

@@ -1,0 +1,58 @@
+#include "app/adapters.hpp"
+
+#include "calls/upstream_status_source.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace callgate::app {
+
+void HttpTransport::Post(std::string url, std::vector<std::pair<std::string, std::string>> headers,
+                         std::string body,
+                         std::function<void(int status, std::string error)> done) {
+  upstream::HttpRequest request;
+  request.method = "POST";
+  request.url = std::move(url);
+  for (auto& [name, value] : headers)
+    request.headers.Add(std::move(name), std::move(value));
+  request.body = std::move(body);
+  request.timeout = timeout_;
+  client_.Send(std::move(request), [done = std::move(done)](upstream::HttpOutcome outcome) {
+    if (const auto* response = std::get_if<upstream::HttpResponse>(&outcome)) {
+      done(response->status, "");
+      return;
+    }
+    const auto& failure = std::get<upstream::HttpFailure>(outcome);
+    done(0, std::string(upstream::ToString(failure.kind)) + ": " + failure.message);
+  });
+}
+
+void LedgerSink::OnStored(const webhook::StoredEvent& stored) {
+  if (stored.conversation_id.empty() || !stored.event) return;
+  const webhook::Event& event = *stored.event;
+  calls::ConversationUpdate update;
+  update.conversation_id = stored.conversation_id;
+  update.source = calls::UpdateSource::kWebhook;
+  if (event.kind == webhook::EventType::kPostCallTranscription) {
+    const calls::ConversationStatus status = calls::StatusFromConversation(event.data);
+    update.status = status.status;
+    update.transcript = status.transcript;
+    update.analysis = status.analysis;
+    update.duration_secs = status.duration_secs;
+    update.failure_reason = status.failure_reason;
+  } else if (event.kind == webhook::EventType::kCallInitiationFailure && event.failure) {
+    update.status = calls::CallStatus::kFailed;
+    update.failure_reason = "call initiation failed: " + event.failure->failure_reason;
+  } else {
+    return;
+  }
+  const std::string id = stored.conversation_id;
+  ledger_.ApplyConversationUpdate(
+      std::move(update), [id](calls::LedgerResult<calls::UpdateOutcome> result) {
+        if (!result && result.error() != calls::make_error_code(calls::LedgerErrc::kNotFound)) {
+          spdlog::error("webhook for conversation {} could not update the call ledger: {}", id,
+                        result.error().message());
+        }
+      });
+}
+
+}  // namespace callgate::app
