@@ -479,7 +479,8 @@ void WebhookSender::AddRoutes(http::Router& router) {
             } else if (key == "events" && value.is_array()) {
               next.transcript = next.audio = next.initiation_failure = false;
               for (const auto& item : value.as_array()) {
-                const std::string_view name = item.is_string() ? item.as_string() : "";
+                const std::string name =
+                    item.is_string() ? std::string(item.as_string()) : std::string();
                 if (name == "transcript")
                   next.transcript = true;
                 else if (name == "audio")

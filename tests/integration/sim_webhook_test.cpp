@@ -317,6 +317,25 @@ TEST_F(SimWebhookTest, FaultsBadSignatureStaleTimestampUnsignedAndWithheld) {
   EXPECT_EQ(withheld, 1);
 }
 
+TEST_F(SimWebhookTest, ConfigurationThroughTheControlApi) {
+  Start({.secret = kSecret});
+  auto configured = Fetch(
+      port_, "POST", "/_sim/webhooks/config", {},
+      R"({"url":"http://127.0.0.1:9/x","events":["audio","call_initiation_failure"],"retries":true})");
+  ASSERT_TRUE(configured);
+  ASSERT_EQ(configured->status, 200) << configured->body;
+  const auto state = WebhookState();
+  EXPECT_EQ(state.at("url").as_string(), "http://127.0.0.1:9/x");
+  EXPECT_EQ(state.at("events"), (boost::json::array{"audio", "call_initiation_failure"}));
+  EXPECT_TRUE(state.at("retries").as_bool());
+  auto bad = Fetch(port_, "POST", "/_sim/webhooks/config", {}, R"({"events":["everything"]})");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  auto unknown = Fetch(port_, "POST", "/_sim/webhooks/config", {}, R"({"uri":"x"})");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 400);
+}
+
 TEST_F(SimWebhookTest, NoRetriesByDefault) {
   Start({.url = "", .secret = kSecret});
   Fetch(port_, "POST", "/_sim/webhooks/config", {}, R"({"url":")" + HookUrl() + R"("})");
