@@ -262,7 +262,9 @@ TEST(Serve, MetricsArePrometheusText) {
 }
 
 TEST(Serve, ProductionLogsAreOneJsonObjectPerLine) {
-  Gateway gateway(Env{{"ENVIRONMENT", "production"}, {"API_KEYS", "k-0123456789abcdef"}});
+  Gateway gateway(Env{{"ENVIRONMENT", "production"},
+                      {"API_KEYS", "k-0123456789abcdef"},
+                      {"ELEVENLABS_WEBHOOK_SECRET", "whsec-serve-test-5e1a"}});
   ASSERT_TRUE(gateway.started()) << gateway.Output();
   ASSERT_TRUE(Fetch(gateway.port(), "GET", "/healthz", {{"X-Request-Id", "json-log-check"}}));
   gateway.process().Signal(SIGTERM);
@@ -286,6 +288,25 @@ TEST(Serve, ProductionLogsAreOneJsonObjectPerLine) {
   }
   EXPECT_TRUE(found_access) << gateway.Output();
   EXPECT_EQ(gateway.Output().find("k-0123456789abcdef"), std::string::npos);
+  EXPECT_EQ(gateway.Output().find("whsec-serve-test-5e1a"), std::string::npos);
+}
+
+TEST(Serve, ProductionRefusesUnsignedWebhooksUnlessAllowed) {
+  TempDir dir;
+  ChildProcess refused(
+      {.args = {CallgateBinary(), "serve", "--host", "127.0.0.1", "--port", "0"},
+       .environment = {{"ENVIRONMENT", "production"},
+                       {"API_KEYS", "k-0123456789abcdef"},
+                       {"DATABASE_URL", "sqlite:" + (dir.path() / "a.db").string()}},
+       .working_dir = dir.path(),
+       .log_file = dir.path() / "refused.log"});
+  EXPECT_EQ(refused.WaitExit(20s), 2);
+  EXPECT_NE(refused.Output().find("ELEVENLABS_WEBHOOK_SECRET"), std::string::npos)
+      << refused.Output();
+  Gateway allowed(Env{{"ENVIRONMENT", "production"},
+                      {"API_KEYS", "k-0123456789abcdef"},
+                      {"WEBHOOK_ALLOW_UNSIGNED", "true"}});
+  EXPECT_TRUE(allowed.started()) << allowed.Output();
 }
 
 TEST(Serve, GracefulShutdownFinishesTheRequestInFlight) {
