@@ -31,7 +31,8 @@ void LedgerSink::OnStored(const webhook::StoredEvent& stored) {
   const webhook::Event& event = *stored.event;
   calls::ConversationUpdate update;
   update.conversation_id = stored.conversation_id;
-  update.source = calls::UpdateSource::kWebhook;
+  update.source = stored.source == webhook::Source::kReconciliation ? calls::UpdateSource::kRecovery
+                                                                    : calls::UpdateSource::kWebhook;
   if (event.kind == webhook::EventType::kPostCallTranscription) {
     const calls::ConversationStatus status = calls::StatusFromConversation(event.data);
     update.status = status.status;
@@ -52,6 +53,20 @@ void LedgerSink::OnStored(const webhook::StoredEvent& stored) {
           spdlog::error("webhook for conversation {} could not update the call ledger: {}", id,
                         result.error().message());
         }
+      });
+}
+
+void ReconcilingLedger::ApplyConversationUpdate(calls::ConversationUpdate update,
+                                                calls::LedgerCallback<calls::UpdateOutcome> done) {
+  const bool polled = update.source == calls::UpdateSource::kPoll;
+  inner_.ApplyConversationUpdate(
+      std::move(update),
+      [this, polled, done = std::move(done)](calls::LedgerResult<calls::UpdateOutcome> result) {
+        if (polled && result && result->changed && calls::IsFinal(result->record.status) &&
+            result->record.conversation_id) {
+          ended_(*result->record.conversation_id);
+        }
+        done(std::move(result));
       });
 }
 

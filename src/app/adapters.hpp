@@ -10,6 +10,8 @@
 #include "webhook/inbox.hpp"
 
 #include <chrono>
+#include <functional>
+#include <string>
 
 namespace callgate::app {
 
@@ -24,6 +26,45 @@ class HttpTransport final : public webhook::Transport {
  private:
   upstream::HttpClient& client_;
   std::chrono::milliseconds timeout_;
+};
+
+// The call ledger, telling `ended` when polling (not a webhook) brought a call to done or
+// failed: the reconciler then makes sure its post-call events are in the inbox.
+class ReconcilingLedger final : public calls::CallLedger {
+ public:
+  ReconcilingLedger(calls::CallLedger& inner, std::function<void(std::string)> ended)
+      : inner_(inner), ended_(std::move(ended)) {}
+  void Insert(calls::NewCall call, calls::LedgerCallback<calls::CallRecord> done) override {
+    inner_.Insert(std::move(call), std::move(done));
+  }
+  void MarkInitiated(std::string call_id, calls::UpstreamAccepted answer,
+                     calls::LedgerCallback<calls::CallRecord> done) override {
+    inner_.MarkInitiated(std::move(call_id), std::move(answer), std::move(done));
+  }
+  void MarkFailed(std::string call_id, std::string reason, calls::UpdateSource source,
+                  calls::LedgerCallback<calls::CallRecord> done) override {
+    inner_.MarkFailed(std::move(call_id), std::move(reason), source, std::move(done));
+  }
+  void ApplyConversationUpdate(calls::ConversationUpdate update,
+                               calls::LedgerCallback<calls::UpdateOutcome> done) override;
+  void Get(std::string call_id, calls::LedgerCallback<calls::CallRecord> done) override {
+    inner_.Get(std::move(call_id), std::move(done));
+  }
+  void GetByConversation(std::string conversation_id,
+                         calls::LedgerCallback<calls::CallRecord> done) override {
+    inner_.GetByConversation(std::move(conversation_id), std::move(done));
+  }
+  void List(calls::ListQuery query, calls::LedgerCallback<calls::CallPage> done) override {
+    inner_.List(std::move(query), std::move(done));
+  }
+  void ListUnfinished(std::size_t limit,
+                      calls::LedgerCallback<std::vector<calls::CallRecord>> done) override {
+    inner_.ListUnfinished(limit, std::move(done));
+  }
+
+ private:
+  calls::CallLedger& inner_;
+  std::function<void(std::string)> ended_;
 };
 
 class LedgerSink final : public webhook::EventSink {

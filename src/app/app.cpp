@@ -23,11 +23,13 @@
 #include "webhook/banner.hpp"
 #include "webhook/forwarder.hpp"
 #include "webhook/inbox.hpp"
+#include "webhook/reconciler.hpp"
 #include "webhook/routes.hpp"
 #include "webhook/signature.hpp"
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -151,7 +153,12 @@ int Serve(const config::Config& config, const ServeOptions& options) {
   }
 
   // Calls: the ledger, exactly-once keys, the background status refresher, the routes.
-  calls::SqliteCallLedger ledger(*database, clock);
+  calls::SqliteCallLedger sqlite_ledger(*database, clock);
+  // Set once the inbox exists; calls that end by polling are then reconciled.
+  std::atomic<webhook::Reconciler*> reconciler{nullptr};
+  ReconcilingLedger ledger(sqlite_ledger, [&reconciler](std::string conversation_id) {
+    if (auto* r = reconciler.load()) r->Ended(std::move(conversation_id));
+  });
   calls::IdempotencyStore idempotency(*database, clock, scheduler);
   calls::UpstreamStatusSource status_source(elevenlabs);
   calls::StatusRefresher refresher(ledger, status_source, clock, scheduler);
@@ -196,6 +203,13 @@ int Serve(const config::Config& config, const ServeOptions& options) {
     return 1;
   }
   forwarder.Start();
+  std::unique_ptr<webhook::Reconciler> reconciler_owner;
+  if (config.reconcile_after.count() > 0) {
+    reconciler_owner = std::make_unique<webhook::Reconciler>(
+        *inbox, elevenlabs, clock, scheduler,
+        webhook::ReconcilerOptions{.delay = config.reconcile_after});
+    reconciler = reconciler_owner.get();
+  }
 
   http::Router router;
   AddSystemRoutes(router, registry, *database);
@@ -251,6 +265,23 @@ int Serve(const config::Config& config, const ServeOptions& options) {
     shown_url_base = "http://" + host + ":" + std::to_string(*port);
   }
   refresher.Start();
+  if (reconciler.load() != nullptr) {
+    // Calls that ended by polling shortly before a restart: their reconciliation timers were
+    // lost with the process. Checking again is harmless (the inbox is looked at first).
+    for (const auto status : {calls::CallStatus::kDone, calls::CallStatus::kFailed}) {
+      sqlite_ledger.List(
+          {.status = status, .limit = 100},
+          [&reconciler](calls::LedgerResult<calls::CallPage> page) {
+            auto* r = reconciler.load();
+            if (!page || r == nullptr) return;
+            for (const auto& call : page->calls) {
+              if (call.source == calls::UpdateSource::kPoll && call.conversation_id) {
+                r->Ended(*call.conversation_id);
+              }
+            }
+          });
+    }
+  }
   if (options.on_listening) options.on_listening(*port);
   server.Start();
   const std::string shown_host =
@@ -267,6 +298,8 @@ int Serve(const config::Config& config, const ServeOptions& options) {
   runtime.Run();
 
   // Reverse order: background work first, then storage.
+  reconciler = nullptr;
+  if (reconciler_owner) reconciler_owner->Stop();
   inbox->Stop();
   forwarder.Stop();
   refresher.Stop();

@@ -571,7 +571,7 @@ std::optional<ConfigError> SetString(std::string_view raw, std::string& out) {
   return std::nullopt;
 }
 
-constexpr std::array<Codec, 35> kCodecs = {{
+constexpr std::array<Codec, 36> kCodecs = {{
     {"ELEVENLABS_API_KEY",
      [](std::string_view, std::string_view raw, Config& c) {
        return SetString(raw, c.elevenlabs_api_key);
@@ -719,6 +719,11 @@ constexpr std::array<Codec, 35> kCodecs = {{
        return std::nullopt;
      },
      [](const Config& c) { return std::to_string(c.forward_webhook_max_attempts); }},
+    {"RECONCILE_AFTER_SECONDS",
+     [](std::string_view name, std::string_view raw, Config& c) {
+       return ParseSeconds(name, raw, 0, 7 * 24 * 3600, c.reconcile_after);
+     },
+     [](const Config& c) { return std::to_string(c.reconcile_after.count()); }},
 }};
 
 bool IsKnownSetting(std::string_view name) {

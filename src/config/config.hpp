@@ -89,6 +89,9 @@ struct Config {
   std::vector<std::string> forward_webhook_urls;
   std::string forward_webhook_secret;  // secret
   int forward_webhook_max_attempts = 8;
+  // A call that ended upstream with no post_call_transcription after this long is completed
+  // from the API (reconciliation); 0 = off.
+  std::chrono::seconds reconcile_after{300};
 
   // Bookkeeping for `callgate config`.
   std::map<std::string, Source, std::less<>> sources;  // variable name -> source of its value

@@ -151,6 +151,10 @@ const std::vector<SettingInfo>& AllSettings() {
        "HMAC secret that signs forwarded events (ElevenLabs-Signature form)", true},
       {"FORWARD_WEBHOOK_MAX_ATTEMPTS", "8",
        "Tries per forwarded event before it is dead-lettered (replay it later)", false},
+      {"RECONCILE_AFTER_SECONDS", "300",
+       "Seconds after a call ends before a missing post-call webhook is fetched from the API "
+       "instead (0 = never)",
+       false},
   };
   return settings;
 }

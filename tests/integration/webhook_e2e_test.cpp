@@ -127,6 +127,45 @@ TEST(WebhookEndToEnd, ASimulatedCallsSignedWebhooksCompleteTheLedgerAndServeTheA
             std::string::npos);
 }
 
+TEST(WebhookEndToEnd, AWithheldWebhookIsReconciledFromTheApi) {
+  // The simulator never sends this call's webhooks; the gateway's refresher sees the call end
+  // and, RECONCILE_AFTER_SECONDS later, fetches the conversation and its recording.
+  SimProcess sim({"--time-scale", "100", "--webhook-fault", "withhold=2"});
+  ASSERT_TRUE(sim.started()) << sim.Output();
+  Gateway gateway(GatewayEnv(sim, {{"RECONCILE_AFTER_SECONDS", "1"}}));
+  ASSERT_TRUE(gateway.started()) << gateway.Output();
+  WireWebhooks(sim, gateway, R"(["transcript","audio"])");
+  const std::string id = PlaceCall(gateway);
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(WaitFor([&] { return Events(gateway, "?conversation_id=" + id).size() == 2; }, 30s))
+      << gateway.Output();
+  for (const auto& event : Events(gateway, "?conversation_id=" + id)) {
+    EXPECT_EQ(event.at("source").as_string(), "reconciliation");
+    EXPECT_EQ(event.at("verification").as_string(), "api");
+  }
+  auto state = Fetch(sim.port(), "GET", "/_sim/webhooks");
+  ASSERT_TRUE(state);
+  int withheld = 0;
+  const auto state_json = Json(state->body);
+  for (const auto& d : state_json.at("deliveries").as_array()) {
+    if (d.at("outcome").as_string() == "withheld") ++withheld;
+  }
+  EXPECT_EQ(withheld, 2) << "the webhooks really were never sent";
+  // The ledger is complete, with the transcript.
+  auto calls = Get(gateway.port(), "/api/calls?status=done");
+  ASSERT_TRUE(calls && calls->status == 200);
+  const auto listed = Json(calls->body);
+  ASSERT_EQ(listed.at("calls").as_array().size(), 1u);
+  // The recording is on the gateway's disk: served even once the upstream forgets it.
+  auto deleted = Fetch(sim.port(), "DELETE", "/v1/convai/conversations/" + id,
+                       {{"xi-api-key", sim.api_key()}});
+  ASSERT_TRUE(deleted && deleted->status == 200);
+  auto audio = Get(gateway.port(), "/api/conversations/" + id + "/audio");
+  ASSERT_TRUE(audio);
+  EXPECT_EQ(audio->status, 200);
+  EXPECT_GT(audio->body.size(), 1000u);
+}
+
 TEST(WebhookEndToEnd, BadlySignedAndStaleWebhooksAreRefusedAndNotStored) {
   SimProcess sim({"--time-scale", "100", "--webhook-fault", "bad_signature", "--webhook-fault",
                   "stale_timestamp", "--webhook-fault", "unsigned"});

@@ -17,7 +17,7 @@ namespace callgate::config {
 namespace {
 
 // The names are a compatibility contract with the older Python services.
-constexpr std::array<std::string_view, 35> kExpectedNames = {
+constexpr std::array<std::string_view, 36> kExpectedNames = {
     "ELEVENLABS_API_KEY",
     "ELEVENLABS_AGENT_ID",
     "ELEVENLABS_AGENT_PHONE_NUMBER_ID",
@@ -53,6 +53,7 @@ constexpr std::array<std::string_view, 35> kExpectedNames = {
     "FORWARD_WEBHOOK_URLS",
     "FORWARD_WEBHOOK_SECRET",
     "FORWARD_WEBHOOK_MAX_ATTEMPTS",
+    "RECONCILE_AFTER_SECONDS",
 };
 
 TEST(Settings, NamesAndOrderAreTheContract) {
@@ -109,6 +110,7 @@ TEST(Settings, DocumentedDefaults) {
       {"WEBHOOK_MAX_BODY_BYTES", "67108864"},
       {"WEBHOOK_BANNER", "auto"},
       {"FORWARD_WEBHOOK_MAX_ATTEMPTS", "8"},
+      {"RECONCILE_AFTER_SECONDS", "300"},
   };
   for (const SettingInfo& setting : AllSettings()) {
     const auto it = expected.find(setting.name);
