@@ -3,6 +3,7 @@
 //
 // Exit codes: 0 success, 1 a component failed at run time, 2 a usage or configuration error.
 #include "app/app.hpp"
+#include "app/cli_commands.hpp"
 #include "app/demo_app.hpp"
 #include "app/sim_app.hpp"
 #include "config/config.hpp"
@@ -239,6 +240,54 @@ int main(int argc, char** argv) {
   sim->add_option("--log-level", sim_log_level, "trace|debug|info|warning|error|critical")
       ->capture_default_str();
 
+  ConfigFlags call_flags;
+  callgate::app::CallCommand call_command;
+  CLI::App* call = cli.add_subcommand(
+      "call", "Place an outbound call through ElevenLabs and print its conversation id");
+  call_flags.Register(*call);
+  call->add_option("to_number", call_command.to_number, "E.164 number, e.g. +15551234567")
+      ->required();
+  call->add_option("prompt", call_command.prompt,
+                   "What the call is about (dynamic variable purpose)")
+      ->required();
+  call->add_option("--agent-id", call_command.agent_id, "Agent (default ELEVENLABS_AGENT_ID)");
+  call->add_option("--var", call_command.variables, "Dynamic variable NAME=VALUE (repeatable)");
+  call->add_flag("--wait", call_command.wait,
+                 "Follow the call to its end and print the transcript");
+  call->add_option("--wait-timeout", call_command.wait_timeout_secs, "Seconds --wait waits at most")
+      ->capture_default_str();
+
+  ConfigFlags conversations_flags;
+  callgate::app::ConversationsCommand conversations_command;
+  CLI::App* conversations =
+      cli.add_subcommand("conversations", "List, show or download ElevenLabs conversations");
+  conversations_flags.Register(*conversations);
+  conversations->require_subcommand(1);
+  CLI::App* conversations_list = conversations->add_subcommand("list", "Recent conversations");
+  conversations_list->add_option("--page-size", conversations_command.page_size, "1 to 100")
+      ->capture_default_str();
+  conversations_list->add_option("--cursor", conversations_command.cursor, "Next page's cursor");
+  conversations_list->add_option("--agent-id", conversations_command.agent_id, "Only this agent");
+  CLI::App* conversations_show =
+      conversations->add_subcommand("show", "A conversation and its readable transcript");
+  conversations_show->add_option("id", conversations_command.conversation_id)->required();
+  CLI::App* conversations_audio =
+      conversations->add_subcommand("audio", "Download a conversation's recording (MP3)");
+  conversations_audio->add_option("id", conversations_command.conversation_id)->required();
+  conversations_audio->add_option("-o,--output", conversations_command.output,
+                                  "File to write (default ID.mp3; - for stdout)");
+
+  ConfigFlags webhooks_flags;
+  callgate::app::WebhooksCommand webhooks_command;
+  CLI::App* webhooks = cli.add_subcommand("webhooks", "Stored post-call webhook events");
+  webhooks_flags.Register(*webhooks);
+  webhooks->require_subcommand(1);
+  CLI::App* webhooks_replay = webhooks->add_subcommand(
+      "replay", "Forward a stored event again to FORWARD_WEBHOOK_URLS (asks the running gateway)");
+  webhooks_replay->add_option("id", webhooks_command.event_id, "Event id (evt_...)")->required();
+  webhooks_replay->add_option("--gateway", webhooks_command.gateway_url,
+                              "Gateway base URL (default http://127.0.0.1:PORT)");
+
   cli.add_subcommand("version", "Print the version")->callback([] {
     std::printf("%s\n", callgate::app::VersionString().c_str());
   });
@@ -266,6 +315,29 @@ int main(int argc, char** argv) {
     }
     callgate::core::SetupLogging(level, callgate::core::LogFormat::kText);
     return callgate::app::RunSimulator(sim_command);
+  }
+
+  if (call->parsed()) {
+    auto config = LoadConfig(call_flags, exit_code);
+    if (!config) return exit_code;
+    callgate::core::SetupLogging(spdlog::level::warn, callgate::core::LogFormat::kText);
+    return callgate::app::RunCall(*config, call_command);
+  }
+  if (conversations->parsed()) {
+    auto config = LoadConfig(conversations_flags, exit_code);
+    if (!config) return exit_code;
+    callgate::core::SetupLogging(spdlog::level::warn, callgate::core::LogFormat::kText);
+    conversations_command.action = conversations_list->parsed()   ? "list"
+                                   : conversations_show->parsed() ? "show"
+                                                                  : "audio";
+    return callgate::app::RunConversations(*config, conversations_command);
+  }
+  if (webhooks->parsed()) {
+    auto config = LoadConfig(webhooks_flags, exit_code);
+    if (!config) return exit_code;
+    callgate::core::SetupLogging(spdlog::level::warn, callgate::core::LogFormat::kText);
+    webhooks_command.action = "replay";
+    return callgate::app::RunWebhooks(*config, webhooks_command);
   }
 
   if (demo->parsed()) {

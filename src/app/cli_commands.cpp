@@ -1,0 +1,307 @@
+#include "app/cli_commands.hpp"
+
+#include "calls/outbound.hpp"
+#include "conversations/render.hpp"
+#include "core/clock.hpp"
+#include "net/asio_scheduler.hpp"
+#include "net/runtime.hpp"
+#include "upstream/elevenlabs.hpp"
+#include "upstream/http_client.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#ifndef CALLGATE_VERSION
+#define CALLGATE_VERSION "0.0.0"
+#endif
+
+namespace callgate::app {
+namespace {
+
+// The upstream client on a small runtime of its own, for one command.
+class Upstream {
+ public:
+  explicit Upstream(const config::Config& config)
+      : runtime_(1),
+        scheduler_(runtime_),
+        http_(upstream::MakeHttpClient(
+            runtime_, {.ca_file = config.elevenlabs_ca_file,
+                       .user_agent = std::string("callgate-cli/") + CALLGATE_VERSION})),
+        api_(*http_, scheduler_, clock_,
+             {.base_url = config.elevenlabs_base_url,
+              .api_key = config.elevenlabs_api_key,
+              .timeout = config.upstream_timeout}),
+        thread_([this] { runtime_.Run(); }) {}
+  ~Upstream() {
+    runtime_.Stop();
+    thread_.join();
+  }
+  upstream::ElevenLabsClient& api() { return api_; }
+  upstream::HttpClient& http() { return *http_; }
+
+  // Runs `start(done)` and waits for `done`'s value.
+  template <class T, class Start>
+  T Wait(Start start) {
+    std::promise<T> promise;
+    auto future = promise.get_future();
+    start([&promise](T value) { promise.set_value(std::move(value)); });
+    return future.get();
+  }
+
+ private:
+  core::SystemClock clock_;
+  net::Runtime runtime_;
+  net::AsioScheduler scheduler_;
+  std::unique_ptr<upstream::HttpClient> http_;
+  upstream::ElevenLabsClient api_;
+  std::thread thread_;
+};
+
+int Fail(const upstream::ApiError& error) {
+  const auto response = upstream::ToGatewayResponse(error, "cli");
+  const auto body = boost::json::parse(response.body);
+  std::fprintf(stderr, "callgate: %s\n",
+               std::string(body.at("error").at("message").as_string()).c_str());
+  return 1;
+}
+
+std::string FormatTime(std::int64_t unix_secs) {
+  const std::time_t t = static_cast<std::time_t>(unix_secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M:%SZ", &tm);
+  return buffer;
+}
+
+std::int64_t IntOr(const boost::json::object& object, std::string_view key, std::int64_t fallback) {
+  const auto* value = object.if_contains(key);
+  return value != nullptr && value->is_number() ? value->to_number<std::int64_t>() : fallback;
+}
+
+std::string StringOr(const boost::json::object& object, std::string_view key,
+                     std::string fallback = "") {
+  const auto* value = object.if_contains(key);
+  return value != nullptr && value->is_string() ? std::string(value->as_string()) : fallback;
+}
+
+void PrintConversation(const boost::json::object& upstream_conversation) {
+  const auto rendered = conversations::RenderConversation(upstream_conversation, "");
+  std::printf("Conversation %s\n", StringOr(rendered, "conversation_id").c_str());
+  std::printf("  status:    %s\n", StringOr(rendered, "status").c_str());
+  std::printf("  agent:     %s\n", StringOr(rendered, "agent_id").c_str());
+  if (const auto* start = rendered.if_contains("start_time_unix_secs");
+      start && start->is_number()) {
+    std::printf("  started:   %s\n", FormatTime(start->to_number<std::int64_t>()).c_str());
+  }
+  if (const auto* duration = rendered.if_contains("duration_secs");
+      duration && duration->is_number()) {
+    std::printf("  duration:  %lld s\n",
+                static_cast<long long>(duration->to_number<std::int64_t>()));
+  }
+  if (const auto* reason = rendered.if_contains("termination_reason");
+      reason && reason->is_string()) {
+    std::printf("  ended:     %s\n", std::string(reason->as_string()).c_str());
+  }
+  if (const auto* analysis = rendered.if_contains("analysis"); analysis && analysis->is_object()) {
+    const auto summary = StringOr(analysis->as_object(), "transcript_summary");
+    const auto result = StringOr(analysis->as_object(), "call_successful");
+    if (!result.empty()) std::printf("  result:    %s\n", result.c_str());
+    if (!summary.empty()) std::printf("  summary:   %s\n", summary.c_str());
+  }
+  const std::string text = StringOr(rendered, "transcript_text");
+  std::printf("\n%s\n", text.empty() ? "(no transcript yet)" : text.c_str());
+}
+
+}  // namespace
+
+int RunCall(const config::Config& config, const CallCommand& command) {
+  boost::json::object body{{"to_number", command.to_number}, {"prompt", command.prompt}};
+  if (!command.agent_id.empty()) body["agent_id"] = command.agent_id;
+  if (!command.variables.empty()) {
+    boost::json::object variables;
+    for (const std::string& assignment : command.variables) {
+      const auto equals = assignment.find('=');
+      if (equals == std::string::npos || equals == 0) {
+        std::fprintf(stderr, "callgate call: --var expects NAME=VALUE, got '%s'\n",
+                     assignment.c_str());
+        return 2;
+      }
+      variables[assignment.substr(0, equals)] = assignment.substr(equals + 1);
+    }
+    body["dynamic_variables"] = std::move(variables);
+  }
+  calls::OutboundOptions options{.default_agent_id = config.elevenlabs_agent_id,
+                                 .agent_phone_number_id = config.elevenlabs_agent_phone_number_id,
+                                 .from_number = config.elevenlabs_from_number};
+  auto parsed = calls::ParseOutboundRequest(body, options);
+  if (auto* error = std::get_if<calls::RequestError>(&parsed)) {
+    std::fprintf(stderr, "callgate call: %s\n", error->message.c_str());
+    return error->status == 400 ? 2 : 1;
+  }
+  const auto& request = std::get<calls::OutboundRequest>(parsed);
+
+  Upstream upstream(config);
+  calls::CallingNumberResolver resolver(upstream.api(), config.elevenlabs_agent_phone_number_id,
+                                        config.elevenlabs_from_number);
+  using Resolved = std::pair<std::optional<calls::CallingNumber>, std::optional<http::Response>>;
+  const auto resolved = upstream.Wait<Resolved>([&](auto done) {
+    resolver.Resolve("cli", [done](std::optional<calls::CallingNumber> number,
+                                   std::optional<http::Response> error) {
+      done(Resolved{std::move(number), std::move(error)});
+    });
+  });
+  if (!resolved.first) {
+    const auto error = boost::json::parse(resolved.second->body);
+    std::fprintf(stderr, "callgate call: %s\n",
+                 std::string(error.at("error").at("message").as_string()).c_str());
+    return 1;
+  }
+  const auto placed = upstream.Wait<upstream::ApiResult<boost::json::object>>([&](auto done) {
+    upstream.api().OutboundCall(resolved.first->sip_trunk,
+                                calls::UpstreamCallBody(request, *resolved.first), done);
+  });
+  if (const auto* error = std::get_if<upstream::ApiError>(&placed)) return Fail(*error);
+  const auto& answer = std::get<boost::json::object>(placed);
+  const std::string conversation_id = StringOr(answer, "conversation_id");
+  if (conversation_id.empty()) {
+    std::fprintf(stderr, "callgate call: ElevenLabs did not place the call: %s\n",
+                 StringOr(answer, "message", "no reason given").c_str());
+    return 1;
+  }
+  std::printf("%s\n", conversation_id.c_str());
+  std::fflush(stdout);
+  if (!command.wait) return 0;
+
+  std::string last_status;
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(command.wait_timeout_secs);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto fetched = upstream.Wait<upstream::ApiResult<boost::json::object>>(
+        [&](auto done) { upstream.api().GetConversation(conversation_id, done); });
+    if (const auto* error = std::get_if<upstream::ApiError>(&fetched)) {
+      if (error->kind == upstream::ApiError::Kind::kStatus && error->upstream_status < 500 &&
+          error->upstream_status != 429) {
+        return Fail(*error);
+      }
+    } else {
+      const auto& conversation = std::get<boost::json::object>(fetched);
+      const std::string status = StringOr(conversation, "status");
+      if (status != last_status) {
+        std::fprintf(stderr, "status: %s\n", status.c_str());
+        last_status = status;
+      }
+      if (status == "done" || status == "failed") {
+        std::printf("\n");
+        PrintConversation(conversation);
+        return status == "done" ? 0 : 1;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(command.poll_interval_ms));
+  }
+  std::fprintf(stderr, "callgate call: the call had not ended after %d s (last status: %s)\n",
+               command.wait_timeout_secs, last_status.c_str());
+  return 1;
+}
+
+int RunConversations(const config::Config& config, const ConversationsCommand& command) {
+  Upstream upstream(config);
+  if (command.action == "list") {
+    std::string query = "page_size=" + std::to_string(command.page_size);
+    if (!command.cursor.empty()) query += "&cursor=" + upstream::EncodeComponent(command.cursor);
+    if (!command.agent_id.empty()) {
+      query += "&agent_id=" + upstream::EncodeComponent(command.agent_id);
+    }
+    const auto listed = upstream.Wait<upstream::ApiResult<boost::json::object>>(
+        [&](auto done) { upstream.api().ListConversations(query, done); });
+    if (const auto* error = std::get_if<upstream::ApiError>(&listed)) return Fail(*error);
+    const auto& page = std::get<boost::json::object>(listed);
+    std::printf("%-36s %-12s %-20s %8s %6s  %s\n", "CONVERSATION", "STATUS", "STARTED", "SECONDS",
+                "TURNS", "RESULT");
+    for (const auto& item : page.at("conversations").as_array()) {
+      if (!item.is_object()) continue;
+      const auto& c = item.as_object();
+      std::printf("%-36s %-12s %-20s %8lld %6lld  %s\n", StringOr(c, "conversation_id").c_str(),
+                  StringOr(c, "status").c_str(),
+                  FormatTime(IntOr(c, "start_time_unix_secs", 0)).c_str(),
+                  static_cast<long long>(IntOr(c, "call_duration_secs", 0)),
+                  static_cast<long long>(IntOr(c, "message_count", 0)),
+                  StringOr(c, "call_successful").c_str());
+    }
+    const auto* more = page.if_contains("has_more");
+    if (more != nullptr && more->is_bool() && more->as_bool()) {
+      std::printf("more: callgate conversations list --cursor %s\n",
+                  StringOr(page, "next_cursor").c_str());
+    }
+    return 0;
+  }
+  if (command.conversation_id.empty()) {
+    std::fprintf(stderr, "callgate conversations %s: a conversation id is required\n",
+                 command.action.c_str());
+    return 2;
+  }
+  if (command.action == "show") {
+    const auto fetched = upstream.Wait<upstream::ApiResult<boost::json::object>>(
+        [&](auto done) { upstream.api().GetConversation(command.conversation_id, done); });
+    if (const auto* error = std::get_if<upstream::ApiError>(&fetched)) return Fail(*error);
+    PrintConversation(std::get<boost::json::object>(fetched));
+    return 0;
+  }
+  if (command.action == "audio") {
+    const auto fetched = upstream.Wait<upstream::ApiResult<upstream::Audio>>(
+        [&](auto done) { upstream.api().GetConversationAudio(command.conversation_id, done); });
+    if (const auto* error = std::get_if<upstream::ApiError>(&fetched)) return Fail(*error);
+    const auto& audio = std::get<upstream::Audio>(fetched);
+    const std::string path =
+        command.output.empty() ? command.conversation_id + ".mp3" : command.output;
+    if (path == "-") {
+      std::fwrite(audio.bytes.data(), 1, audio.bytes.size(), stdout);
+      return 0;
+    }
+    std::ofstream file(path, std::ios::binary);
+    file.write(audio.bytes.data(), static_cast<std::streamsize>(audio.bytes.size()));
+    if (!file) {
+      std::fprintf(stderr, "callgate conversations audio: cannot write %s\n", path.c_str());
+      return 1;
+    }
+    std::fprintf(stderr, "wrote %zu bytes of %s to %s\n", audio.bytes.size(),
+                 audio.content_type.c_str(), path.c_str());
+    return 0;
+  }
+  std::fprintf(stderr, "callgate conversations: unknown action '%s'\n", command.action.c_str());
+  return 2;
+}
+
+int RunWebhooks(const config::Config& config, const WebhooksCommand& command) {
+  if (command.action != "replay" || command.event_id.empty()) {
+    std::fprintf(stderr, "callgate webhooks: usage: callgate webhooks replay EVENT_ID\n");
+    return 2;
+  }
+  const std::string base = !command.gateway_url.empty()
+                               ? command.gateway_url
+                               : "http://127.0.0.1:" + std::to_string(config.port);
+  Upstream upstream(config);
+  upstream::HttpRequest request;
+  request.method = "POST";
+  request.url =
+      base + "/api/webhooks/events/" + upstream::EncodeComponent(command.event_id) + "/replay";
+  if (!config.api_keys.empty()) request.headers.Set("X-API-Key", config.api_keys.front());
+  const auto outcome = upstream.Wait<upstream::HttpOutcome>(
+      [&](auto done) { upstream.http().Send(std::move(request), done); });
+  if (const auto* failure = std::get_if<upstream::HttpFailure>(&outcome)) {
+    std::fprintf(stderr, "callgate webhooks replay: the gateway at %s: %s\n", base.c_str(),
+                 failure->message.c_str());
+    return 1;
+  }
+  const auto& response = std::get<upstream::HttpResponse>(outcome);
+  std::printf("%s\n", response.body.c_str());
+  return response.status == 202 ? 0 : 1;
+}
+
+}  // namespace callgate::app
