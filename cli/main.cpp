@@ -158,6 +158,8 @@ int main(int argc, char** argv) {
   serve->add_flag("--loopback-if-no-keys", loopback_if_no_keys,
                   "With no API_KEYS on a public HOST, listen on 127.0.0.1 instead of refusing "
                   "(used by `make run`)");
+  bool quiet = false;
+  serve->add_flag("-q,--quiet", quiet, "No webhook banners on the terminal (WEBHOOK_BANNER=off)");
   bool demo_if_unconfigured = false;
   serve->add_flag("--demo-if-no-elevenlabs-key", demo_if_unconfigured,
                   "With no ELEVENLABS_API_KEY, run `demo` (the built-in simulator) instead "
@@ -352,6 +354,7 @@ int main(int argc, char** argv) {
   }
 
   if (serve->parsed()) {
+    if (quiet) serve_flags.assignments.push_back("WEBHOOK_BANNER=off");
     auto config = LoadConfig(serve_flags, exit_code);
     if (!config) return exit_code;
     if (demo_if_unconfigured && config->elevenlabs_api_key.empty()) {
