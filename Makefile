@@ -53,8 +53,8 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	CXX=clang++ $(CMAKE) -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug \
 	  -DCALLGATE_FUZZ=ON -DCALLGATE_BUILD_TESTS=OFF
-	$(CMAKE) --build build-fuzz --target dotenv_fuzz json_body_fuzz webhook_fuzz
-	for target in dotenv_fuzz json_body_fuzz webhook_fuzz; do \
+	$(CMAKE) --build build-fuzz --target dotenv_fuzz json_body_fuzz webhook_fuzz conversation_protocol_fuzz
+	for target in dotenv_fuzz json_body_fuzz webhook_fuzz conversation_protocol_fuzz; do \
 	  mkdir -p build-fuzz/corpus/$$target && \
 	  ./build-fuzz/fuzz/$$target -max_total_time=$(FUZZ_SECONDS) \
 	    build-fuzz/corpus/$$target fuzz/corpus/$$target || exit 1; \

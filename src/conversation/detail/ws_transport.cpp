@@ -1,0 +1,563 @@
+// The Beast implementation of conversation::Transport (contract in transport.hpp): the module's
+// only translation unit that sees Asio and Beast.
+//
+// One transport = one strand of the runtime's io_context. Its coroutines (the connection with
+// its read loop, and the single writer) and its timers all run on that strand, so the state
+// below needs no lock; Post/After/Abort/Shutdown hop onto the strand first. Every coroutine and
+// timer handler holds a shared_ptr to the transport, so it lives until the last of them ends.
+//
+// Connecting: resolve, TCP connect, TLS (SNI, verification against the system store plus the
+// optional CA file, host-name check), WebSocket upgrade; one watchdog bounds all of it. Writing:
+// one outstanding write, as Beast requires; frames wait in a bounded queue drained by a single
+// writer coroutine, which also sends the close frame once the queue is empty. Reading: one loop;
+// Beast answers the server's close frame itself, and bounds the closing handshake and the idle
+// time (with WebSocket pings at half of it).
+#include "conversation/transport.hpp"
+
+#include "net/runtime.hpp"
+
+#include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+#include <boost/url/parse.hpp>
+
+#include <deque>
+#include <optional>
+#include <set>
+
+namespace callgate::conversation {
+namespace {
+
+namespace asio = boost::asio;
+namespace ssl = asio::ssl;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using Strand = asio::strand<asio::io_context::executor_type>;
+using PlainWs = websocket::stream<beast::tcp_stream>;
+using TlsWs = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kMaxCloseReason = 120;  // a close frame's reason is at most 123 bytes
+
+struct Target {
+  bool tls = false;
+  std::string host;  // without brackets
+  std::string port;
+  std::string host_header;
+  std::string path_and_query;
+};
+
+std::optional<Target> ParseTarget(const std::string& url, std::string& error) {
+  auto parsed = boost::urls::parse_uri(url);
+  if (!parsed) {
+    error = "not an absolute URL";
+    return std::nullopt;
+  }
+  Target target;
+  const auto scheme = parsed->scheme();
+  if (scheme == "wss" || scheme == "https") {
+    target.tls = true;
+  } else if (scheme != "ws" && scheme != "http") {
+    error = "the scheme must be ws or wss";
+    return std::nullopt;
+  }
+  target.host = parsed->host_address();
+  if (target.host.empty()) {
+    error = "the URL has no host";
+    return std::nullopt;
+  }
+  const bool default_port = !parsed->has_port();
+  target.port = default_port ? (target.tls ? "443" : "80") : std::string(parsed->port());
+  const std::string shown =
+      parsed->host_type() == boost::urls::host_type::ipv6 ? "[" + target.host + "]" : target.host;
+  target.host_header = default_port ? shown : shown + ":" + target.port;
+  target.path_and_query =
+      parsed->encoded_path().empty() ? "/" : std::string(parsed->encoded_path());
+  if (parsed->has_query()) target.path_and_query += "?" + std::string(parsed->encoded_query());
+  return target;
+}
+
+// One line of an HTTP body for an error message.
+std::string Excerpt(std::string_view body) {
+  std::string out(body.substr(0, 200));
+  for (char& c : out) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+  return out;
+}
+
+class WsTransport final : public Transport, public std::enable_shared_from_this<WsTransport> {
+ public:
+  WsTransport(asio::io_context& io, std::shared_ptr<ssl::context> tls,
+              const TransportOptions& options)
+      : strand_(asio::make_strand(io)),
+        tls_context_(std::move(tls)),
+        options_(options),
+        resolver_(strand_),
+        watchdog_(strand_),
+        ticker_(strand_) {}
+
+  void Connect(std::string url, Handlers handlers) override {
+    if (connect_called_) return;
+    connect_called_ = true;
+    handlers_ = std::move(handlers);
+    asio::co_spawn(strand_, Main(shared_from_this(), std::move(url)), asio::detached);
+  }
+
+  bool Send(std::string frame) override {
+    if (!open_ || closing_ || reported_ || write_failed_) return false;
+    if (queue_.size() >= options_.max_queued_frames ||
+        queued_bytes_ + frame.size() > options_.max_queued_bytes) {
+      return false;
+    }
+    queued_bytes_ += frame.size();
+    queue_.push_back(std::move(frame));
+    Kick();
+    return true;
+  }
+
+  void Close(std::uint16_t code, std::string reason) override {
+    if (reported_ || closing_) return;
+    closing_ = true;
+    if (!open_) {  // still connecting: give up
+      cancelled_ = true;
+      Cut();
+      return;
+    }
+    if (reason.size() > kMaxCloseReason) reason.resize(kMaxCloseReason);
+    close_code_ = code;
+    close_reason_ = std::move(reason);
+    Kick();
+    // Beast bounds the closing handshake; this is the backstop should the writer be stuck
+    // behind a write the peer never reads.
+    AfterOnStrand(options_.close_timeout + std::chrono::seconds(1), [this] {
+      if (!reported_) Cut();
+    });
+  }
+
+  void StartTicker(std::chrono::milliseconds period, std::function<void()> tick) override {
+    ++ticker_generation_;
+    tick_ = std::move(tick);
+    period_ = std::max(period, std::chrono::milliseconds(1));
+    next_tick_ = std::chrono::steady_clock::now() + period_;
+    ArmTicker(ticker_generation_);
+  }
+
+  // Keeps tick_ (it may be the caller): a stale generation makes it inert.
+  void StopTicker() override {
+    ++ticker_generation_;
+    ticker_.cancel();
+  }
+
+  void Post(std::function<void()> task) override {
+    asio::post(strand_, [self = shared_from_this(), task = std::move(task)] { task(); });
+  }
+
+  void After(std::chrono::milliseconds delay, std::function<void()> task) override {
+    asio::post(strand_, [self = shared_from_this(), delay, task = std::move(task)]() mutable {
+      self->AfterOnStrand(delay, std::move(task));
+    });
+  }
+
+  void Abort() override {
+    asio::post(strand_, [self = shared_from_this()] {
+      self->cancelled_ = true;
+      self->Cut();
+    });
+  }
+
+  void Shutdown() override {
+    asio::post(strand_, [self = shared_from_this()] {
+      self->shut_down_ = true;
+      self->handlers_ = {};
+      self->StopTicker();
+      self->tick_ = nullptr;
+      for (auto* timer : self->timers_)
+        timer->cancel();
+      self->timers_.clear();
+      self->watchdog_.cancel();
+      self->cancelled_ = true;
+      self->Cut();
+    });
+  }
+
+ private:
+  // --- timers ---------------------------------------------------------------------------------
+
+  void AfterOnStrand(std::chrono::milliseconds delay, std::function<void()> task) {
+    if (shut_down_) return;
+    auto timer = std::make_shared<asio::steady_timer>(strand_, delay);
+    timers_.insert(timer.get());
+    timer->async_wait([self = shared_from_this(), timer,
+                       task = std::move(task)](const boost::system::error_code& ec) {
+      self->timers_.erase(timer.get());
+      if (ec || self->shut_down_) return;
+      task();
+    });
+  }
+
+  void ArmTicker(std::uint64_t generation) {
+    ticker_.expires_at(next_tick_);
+    ticker_.async_wait(
+        [self = shared_from_this(), generation](const boost::system::error_code& ec) {
+          if (ec || self->shut_down_ || generation != self->ticker_generation_ || !self->tick_)
+            return;
+          self->tick_();
+          if (generation != self->ticker_generation_) return;  // the tick stopped or replaced it
+          const auto now = std::chrono::steady_clock::now();
+          self->next_tick_ += self->period_;
+          if (self->next_tick_ <= now) {  // late: skip the missed ticks, keep the phase
+            const auto behind = (now - self->next_tick_) / self->period_ + 1;
+            self->next_tick_ += self->period_ * behind;
+          }
+          self->ArmTicker(generation);
+        });
+  }
+
+  // --- connection -----------------------------------------------------------------------------
+
+  // Closes the socket (or stops resolving): every pending operation completes with an error.
+  void Cut() {
+    resolver_.cancel();
+    boost::system::error_code ignored;
+    if (plain_) beast::get_lowest_layer(*plain_).socket().close(ignored);
+    if (tls_) beast::get_lowest_layer(*tls_).socket().close(ignored);
+  }
+
+  void Report(CloseInfo info) {
+    watchdog_.cancel();
+    if (reported_) return;
+    reported_ = true;
+    open_ = false;
+    auto on_close = std::move(handlers_.on_close);
+    handlers_ = {};
+    if (!shut_down_ && on_close) on_close(info);
+  }
+
+  std::string Failure(const std::string& step, const boost::system::error_code& ec) const {
+    if (timed_out_) {
+      return step + ": timed out after " + std::to_string(options_.connect_timeout.count()) + " ms";
+    }
+    if (cancelled_) return step + ": cancelled";
+    return step + ": " + ec.message();
+  }
+
+  static asio::awaitable<void> Main(std::shared_ptr<WsTransport> self, std::string url) {
+    co_await self->Run(url);  // a named local, not a temporary (see the g++ 12 note)
+  }
+
+  asio::awaitable<void> Run(const std::string& url) {
+    CloseInfo info;
+    std::string url_error;
+    const auto target = ParseTarget(url, url_error);
+    if (!target) {
+      info.error = "invalid WebSocket URL " + RedactUrl(url) + ": " + url_error;
+      Report(std::move(info));
+      co_return;
+    }
+    watchdog_.expires_after(options_.connect_timeout);
+    watchdog_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec || self->open_ || self->reported_) return;
+      self->timed_out_ = true;
+      self->Cut();
+    });
+    auto [resolve_ec, endpoints] =
+        co_await resolver_.async_resolve(target->host, target->port, kTuple);
+    if (resolve_ec || cancelled_ || timed_out_) {
+      info.error = Failure("cannot resolve " + target->host, resolve_ec);
+      Report(std::move(info));
+      co_return;
+    }
+    if (target->tls) {
+      tls_ = std::make_unique<TlsWs>(strand_, *tls_context_);
+      co_await Drive(*tls_, *target, endpoints);
+    } else {
+      plain_ = std::make_unique<PlainWs>(strand_);
+      co_await Drive(*plain_, *target, endpoints);
+    }
+  }
+
+  template <class Ws>
+  asio::awaitable<void> Drive(Ws& ws, const Target& target,
+                              const tcp::resolver::results_type& endpoints) {
+    CloseInfo info;
+    auto& lowest = beast::get_lowest_layer(ws);
+    auto [connect_ec, endpoint] = co_await lowest.async_connect(endpoints, kTuple);
+    if (connect_ec || cancelled_ || timed_out_) {
+      info.error = Failure("cannot connect to " + target.host_header, connect_ec);
+      Report(std::move(info));
+      co_return;
+    }
+    boost::system::error_code ignored;
+    lowest.socket().set_option(tcp::no_delay(true), ignored);
+    if constexpr (std::is_same_v<Ws, TlsWs>) {
+      auto& tls = ws.next_layer();
+      SSL* native = tls.native_handle();
+      boost::system::error_code address_ec;
+      asio::ip::make_address(target.host, address_ec);
+      // SSL_set_tlsext_host_name is a macro with an old-style cast; this is its expansion.
+      if (address_ec && SSL_ctrl(native, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                                 const_cast<char*>(target.host.c_str())) != 1) {
+        info.error = "TLS with " + target.host_header + " failed: cannot set SNI";
+        Report(std::move(info));
+        co_return;
+      }
+      tls.set_verify_mode(ssl::verify_peer);
+      tls.set_verify_callback(ssl::host_name_verification(target.host));
+      auto [handshake_ec] = co_await tls.async_handshake(ssl::stream_base::client, kTuple);
+      if (handshake_ec || cancelled_ || timed_out_) {
+        std::string reason = Failure("TLS with " + target.host_header + " failed", handshake_ec);
+        const long verify = SSL_get_verify_result(native);
+        if (verify != X509_V_OK) {
+          reason += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
+        }
+        info.error = std::move(reason);
+        Report(std::move(info));
+        co_return;
+      }
+    }
+
+    lowest.expires_never();  // websocket::stream keeps its own timeouts
+    websocket::stream_base::timeout opening{};
+    opening.handshake_timeout = options_.connect_timeout;
+    opening.idle_timeout = websocket::stream_base::none();
+    opening.keep_alive_pings = false;
+    ws.set_option(opening);
+    ws.read_message_max(options_.max_message_bytes);
+    ws.set_option(websocket::stream_base::decorator(
+        [agent = options_.user_agent,
+         protocol = options_.subprotocol](websocket::request_type& req) {
+          req.set(beast::http::field::user_agent, agent);
+          if (!protocol.empty()) req.set(beast::http::field::sec_websocket_protocol, protocol);
+        }));
+    websocket::response_type response;
+    auto [upgrade_ec] =
+        co_await ws.async_handshake(response, target.host_header, target.path_and_query, kTuple);
+    if (upgrade_ec || cancelled_ || timed_out_) {
+      const int status = static_cast<int>(response.result_int());
+      if (!cancelled_ && !timed_out_ && status != 0 && status != 101) {
+        info.error = "WebSocket upgrade refused by " + target.host_header + ": HTTP " +
+                     std::to_string(status) + " " + Excerpt(response.body());
+      } else {
+        info.error = Failure("WebSocket upgrade with " + target.host_header, upgrade_ec);
+      }
+      Report(std::move(info));
+      co_return;
+    }
+    watchdog_.cancel();
+    open_ = true;
+    websocket::stream_base::timeout running{};
+    running.handshake_timeout = options_.close_timeout;
+    running.idle_timeout =
+        options_.idle_timeout.count() > 0
+            ? std::chrono::duration_cast<std::chrono::steady_clock::duration>(options_.idle_timeout)
+            : websocket::stream_base::none();
+    running.keep_alive_pings = options_.idle_timeout.count() > 0;
+    ws.set_option(running);
+    info.opened = true;
+    if (!shut_down_ && handlers_.on_open) handlers_.on_open();
+
+    beast::flat_buffer buffer;
+    while (!reported_ && !shut_down_) {
+      auto [read_ec, n] = co_await ws.async_read(buffer, kTuple);
+      if (read_ec) {
+        if (read_ec == websocket::error::closed) {
+          info.clean = true;
+          info.code = static_cast<std::uint16_t>(ws.reason().code);
+          info.reason = std::string(ws.reason().reason.c_str());
+        } else if (close_sent_ && !cancelled_) {
+          // Our close frame is out: Beast ends this read (operation_aborted) and the close
+          // operation reads the server's answer. Whichever finishes second reports.
+          info.by_client = true;
+          if (!close_finished_) {
+            read_waiting_ = true;
+            waiting_info_ = std::move(info);
+            co_return;
+          }
+          FillFromClose(info);
+        } else if (read_ec == beast::error::timeout) {
+          info.error = closing_ ? "the server did not answer the close frame in time"
+                                : "no data from the server for " +
+                                      std::to_string(options_.idle_timeout.count()) + " ms";
+        } else if (read_ec == websocket::error::message_too_big) {
+          info.error = "a message from the server exceeded " +
+                       std::to_string(options_.max_message_bytes) + " bytes";
+        } else if (cancelled_) {
+          info.error = closing_ ? "the connection was cut while closing" : "connection aborted";
+        } else {
+          info.error = "connection to " + target.host_header + " lost: " + read_ec.message();
+        }
+        break;
+      }
+      if (ws.got_text() && !shut_down_ && handlers_.on_text) {
+        const std::string_view text(static_cast<const char*>(buffer.data().data()), buffer.size());
+        handlers_.on_text(text);
+      }
+      buffer.consume(buffer.size());
+    }
+    info.by_client = close_sent_;
+    Report(std::move(info));
+  }
+
+  // --- writing --------------------------------------------------------------------------------
+
+  void Kick() {
+    if (writing_) return;
+    writing_ = true;
+    asio::co_spawn(strand_, Writer(shared_from_this()), asio::detached);
+  }
+
+  static asio::awaitable<void> Writer(std::shared_ptr<WsTransport> self) {
+    if (self->tls_) {
+      co_await self->Write(*self->tls_);
+    } else if (self->plain_) {
+      co_await self->Write(*self->plain_);
+    }
+    self->writing_ = false;
+  }
+
+  template <class Ws>
+  asio::awaitable<void> Write(Ws& ws) {
+    while (!queue_.empty() && !write_failed_ && !reported_) {
+      ws.text(true);
+      // The frame stays at the front (deque references survive push_back) until written.
+      auto [ec, n] = co_await ws.async_write(asio::buffer(queue_.front()), kTuple);
+      queued_bytes_ -= queue_.front().size();
+      queue_.pop_front();
+      if (ec) {
+        write_failed_ = true;
+        break;
+      }
+    }
+    if (write_failed_ || reported_) {
+      queue_.clear();
+      queued_bytes_ = 0;
+      co_return;
+    }
+    // (read_waiting_ implies close_sent_, so the close below has run or is running.)
+    if (closing_ && !close_sent_) {
+      close_sent_ = true;
+      const websocket::close_reason reason(static_cast<websocket::close_code>(close_code_),
+                                           close_reason_);
+      auto [ec] = co_await ws.async_close(reason, kTuple);
+      close_finished_ = true;
+      if (!ec || ec == websocket::error::closed) {
+        peer_close_ = std::make_pair(static_cast<std::uint16_t>(ws.reason().code),
+                                     std::string(ws.reason().reason.c_str()));
+      } else {
+        close_error_ = ec == beast::error::timeout
+                           ? "the server did not answer the close frame in time"
+                           : "the closing handshake failed: " + ec.message();
+      }
+      if (read_waiting_) {
+        read_waiting_ = false;
+        CloseInfo info = std::move(waiting_info_);
+        FillFromClose(info);
+        Report(std::move(info));
+      }
+    }
+  }
+
+  void FillFromClose(CloseInfo& info) const {
+    info.by_client = true;
+    if (peer_close_) {
+      info.clean = true;
+      info.code = peer_close_->first;
+      info.reason = peer_close_->second;
+      info.error.clear();
+    } else {
+      info.error = close_error_.empty() ? "the closing handshake did not complete" : close_error_;
+    }
+  }
+
+  Strand strand_;
+  std::shared_ptr<ssl::context> tls_context_;
+  const TransportOptions options_;
+  tcp::resolver resolver_;
+  asio::steady_timer watchdog_;
+  std::unique_ptr<PlainWs> plain_;
+  std::unique_ptr<TlsWs> tls_;
+  Handlers handlers_;
+
+  bool connect_called_ = false;
+  bool open_ = false;
+  bool closing_ = false;
+  bool close_sent_ = false;
+  bool reported_ = false;
+  bool cancelled_ = false;
+  bool timed_out_ = false;
+  bool shut_down_ = false;
+  bool writing_ = false;
+  bool write_failed_ = false;
+  std::uint16_t close_code_ = 1000;
+  std::string close_reason_;
+  std::deque<std::string> queue_;
+  std::size_t queued_bytes_ = 0;
+  // The closing handshake we started (see the read loop).
+  bool close_finished_ = false;
+  bool read_waiting_ = false;
+  CloseInfo waiting_info_;
+  std::optional<std::pair<std::uint16_t, std::string>> peer_close_;
+  std::string close_error_;
+
+  asio::steady_timer ticker_;
+  std::function<void()> tick_;
+  std::chrono::milliseconds period_{20};
+  std::chrono::steady_clock::time_point next_tick_;
+  std::uint64_t ticker_generation_ = 0;
+  std::set<asio::steady_timer*> timers_;
+};
+
+class WsTransportFactory final : public TransportFactory {
+ public:
+  WsTransportFactory(net::Runtime& runtime, TransportOptions options)
+      : runtime_(runtime),
+        options_(std::move(options)),
+        tls_(std::make_shared<ssl::context>(ssl::context::tls_client)) {
+    tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                      ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    boost::system::error_code ec;
+    tls_->set_default_verify_paths(ec);
+    if (ec)
+      spdlog::warn("conversation transport: cannot load the system CA store: {}", ec.message());
+    if (!options_.ca_file.empty()) {
+      tls_->load_verify_file(options_.ca_file, ec);
+      if (ec) {
+        throw std::runtime_error("cannot load the CA bundle " + options_.ca_file + ": " +
+                                 ec.message());
+      }
+    }
+    tls_->set_verify_mode(ssl::verify_peer);
+  }
+
+  std::shared_ptr<Transport> Create() override {
+    return std::make_shared<WsTransport>(runtime_.context(), tls_, options_);
+  }
+
+ private:
+  net::Runtime& runtime_;
+  TransportOptions options_;
+  std::shared_ptr<ssl::context> tls_;
+};
+
+}  // namespace
+
+std::unique_ptr<TransportFactory> MakeWebSocketTransportFactory(net::Runtime& runtime,
+                                                                TransportOptions options) {
+  return std::make_unique<WsTransportFactory>(runtime, std::move(options));
+}
+
+}  // namespace callgate::conversation

@@ -1,0 +1,110 @@
+// The session engine's view of one WebSocket connection and of the serial executor it lives
+// on, with no Asio or Beast type in sight (the implementation, detail/ws_transport.cpp, is the
+// module's only Beast translation unit). Tests can substitute their own factory, e.g. one that
+// wraps the real transport to record every frame sent.
+//
+// Threading: a Transport is a strand. Post(), After() and Abort() may be called from any thread;
+// every other method must be called on the strand, i.e. from inside a handler or a task that
+// this transport runs. Handlers, posted tasks and timers all run on the strand, one at a time,
+// never inline in the call that scheduled them.
+//
+// Lifecycle: Connect() once; on_open when the WebSocket handshake has completed; on_text for
+// each text frame; on_close exactly once after Connect() (also when connecting failed or was
+// cancelled by Close()/Abort()), unless Shutdown() came first. Shutdown() drops the handlers and
+// everything scheduled, aborts an open connection and stops the ticker: after it nothing calls
+// back, which breaks the ownership cycle between a session and its transport.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace callgate::net {
+class Runtime;
+}  // namespace callgate::net
+
+namespace callgate::conversation {
+
+// How the connection ended.
+struct CloseInfo {
+  std::uint16_t code = 1006;  // from the close frame; 1006 when there was none
+  std::string reason;         // the close frame's reason
+  bool clean = false;         // the closing handshake completed (a close frame was received)
+  bool by_client = false;     // we sent the first close frame
+  bool opened = false;        // the WebSocket handshake had completed
+  // Why the connection failed when not clean: "cannot connect to host:443: Connection refused",
+  // "TLS with host:443 failed: certificate verify failed", "WebSocket upgrade refused: HTTP 403
+  // ...", "connection reset by peer". Never contains the URL's query (the signature).
+  std::string error;
+};
+
+struct TransportOptions {
+  std::string ca_file;  // PEM bundle trusted besides the system store (ELEVENLABS_CA_FILE)
+  // Resolve + TCP + TLS + WebSocket upgrade, all together.
+  std::chrono::milliseconds connect_timeout{10'000};
+  // The closing handshake: after this long without the peer's close frame the socket is cut.
+  std::chrono::milliseconds close_timeout{5'000};
+  // Nothing received for this long (the server pings every few seconds) ends the connection;
+  // WebSocket pings are sent at half of it. 0 = never.
+  std::chrono::milliseconds idle_timeout{30'000};
+  std::size_t max_message_bytes = 4 * 1024 * 1024;  // a larger incoming frame ends the connection
+  std::size_t max_queued_frames = 256;              // Send() refuses beyond these
+  std::size_t max_queued_bytes = 4 * 1024 * 1024;
+  std::string user_agent = "callgate";
+  std::string subprotocol;  // offered in Sec-WebSocket-Protocol when set (the browser SDK: convai)
+};
+
+class Transport {
+ public:
+  struct Handlers {
+    std::function<void()> on_open;
+    std::function<void(std::string_view text)> on_text;
+    std::function<void(const CloseInfo& info)> on_close;
+  };
+
+  virtual ~Transport() = default;
+
+  // Strand only. `url` is ws:// or wss://.
+  virtual void Connect(std::string url, Handlers handlers) = 0;
+  // Strand only. Queues one text frame; false (nothing queued) when not open, closing, or the
+  // queue is at its bound.
+  virtual bool Send(std::string frame) = 0;
+  // Strand only. Sends the queued frames, then the close frame; on_close follows when the peer
+  // answers (or after close_timeout). Before the handshake completed: cancels the connect.
+  virtual void Close(std::uint16_t code, std::string reason) = 0;
+  // Strand only. Calls `tick` every `period`, on the strand, without drift; a late tick is
+  // followed by the next one on schedule (missed ticks are skipped, not bunched). Replaces any
+  // previous ticker.
+  virtual void StartTicker(std::chrono::milliseconds period, std::function<void()> tick) = 0;
+  virtual void StopTicker() = 0;
+
+  // Any thread.
+  virtual void Post(std::function<void()> task) = 0;
+  virtual void After(std::chrono::milliseconds delay, std::function<void()> task) = 0;
+  // Any thread. Cuts the connection without a closing handshake; on_close still follows.
+  virtual void Abort() = 0;
+  // Any thread. See the header comment.
+  virtual void Shutdown() = 0;
+};
+
+class TransportFactory {
+ public:
+  virtual ~TransportFactory() = default;
+  // Thread-safe. A fresh, unconnected transport on a strand of its own.
+  virtual std::shared_ptr<Transport> Create() = 0;
+};
+
+// The Beast implementation on `runtime`'s io_context: verified TLS (system store plus
+// options.ca_file, SNI, host-name verification). Throws std::runtime_error when the CA file
+// cannot be loaded. Destroy it (and every transport) before the runtime.
+std::unique_ptr<TransportFactory> MakeWebSocketTransportFactory(net::Runtime& runtime,
+                                                                TransportOptions options);
+
+// ws:// or wss:// URL with its query removed, for logs (the query holds the signature).
+std::string RedactUrl(std::string_view url);
+
+}  // namespace callgate::conversation
