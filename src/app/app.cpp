@@ -3,6 +3,8 @@
 #include "app/adapters.hpp"
 #include "app/listen.hpp"
 #include "app/system_routes.hpp"
+#include "audio/backends/monotonic_clock.hpp"
+#include "audio/backends/spec.hpp"
 #include "calls/idempotency.hpp"
 #include "calls/migrations.hpp"
 #include "calls/outbound.hpp"
@@ -10,8 +12,13 @@
 #include "calls/routes.hpp"
 #include "calls/sqlite_ledger.hpp"
 #include "calls/upstream_status_source.hpp"
+#include "conversation/engine.hpp"
+#include "conversation/transport.hpp"
 #include "conversations/routes.hpp"
 #include "core/clock.hpp"
+#include "core/worker.hpp"
+#include "dialer/routes.hpp"
+#include "dialer/session_store.hpp"
 #include "http/dispatcher.hpp"
 #include "http/server.hpp"
 #include "metrics/registry.hpp"
@@ -73,6 +80,8 @@ std::vector<store::Migration> AllMigrations() {
   for (const auto& migration : calls::Migrations())
     all.push_back(migration);
   for (const auto& migration : webhook::Migrations())
+    all.push_back(migration);
+  for (const auto& migration : dialer::Migrations())
     all.push_back(migration);
   return all;
 }
@@ -211,8 +220,29 @@ int Serve(const config::Config& config, const ServeOptions& options) {
     reconciler = reconciler_owner.get();
   }
 
+  // Live conversations (the dialer connector): the session engine over WebSockets, with the
+  // audio endpoints from AUDIO_INPUT / AUDIO_OUTPUT opened on a worker thread.
+  const auto input_spec = audio::backends::ParseBackendSpec(config.audio_input.ToString());
+  const auto output_spec = audio::backends::ParseBackendSpec(config.audio_output.ToString());
+  if (!input_spec || !output_spec) {
+    spdlog::critical("AUDIO_INPUT/AUDIO_OUTPUT: {}",
+                     !input_spec ? input_spec.error().message : output_spec.error().message);
+    return 2;
+  }
+  auto transports =
+      conversation::MakeWebSocketTransportFactory(runtime, {.ca_file = config.elevenlabs_ca_file});
+  core::Worker audio_worker("audio", 256);
+  audio::backends::MonotonicClock audio_clock;
+  conversation::Engine engine({elevenlabs, *transports, audio_worker, clock, audio_clock}, {});
+  dialer::SessionStore session_store(*database);
+  dialer::Dialer dialer_routes(engine, session_store,
+                               {.default_agent_id = config.elevenlabs_agent_id,
+                                .input = *input_spec,
+                                .output = *output_spec});
+
   http::Router router;
   AddSystemRoutes(router, registry, *database);
+  dialer_routes.AddRoutes(router);
   outbound.AddRoutes(router);
   calls::AddLedgerRoutes(router, ledger);
   webhook::Inbox& inbox_ref = *inbox;
@@ -255,8 +285,11 @@ int Serve(const config::Config& config, const ServeOptions& options) {
                        .idle_timeout = config.idle_timeout,
                        .body_timeout = config.body_timeout,
                        .server_name = std::string("callgate/") + CALLGATE_VERSION});
-  const auto port =
-      ListenWithGracefulStop(runtime, server, options.port_file, config.shutdown_grace);
+  // Live conversations end (close 1000, files completed) after the server drained and before
+  // the runtime stops.
+  StopHooks stop_hooks{.before_stop = [&engine] { engine.Shutdown(std::chrono::seconds(5)); }};
+  const auto port = ListenWithGracefulStop(runtime, server, options.port_file,
+                                           config.shutdown_grace, &stop_hooks);
   if (!port) return 1;
   if (shown_url_base.empty()) {
     const std::string host = config.host == "0.0.0.0" || config.host == "::" ? "127.0.0.1"
@@ -298,6 +331,7 @@ int Serve(const config::Config& config, const ServeOptions& options) {
   runtime.Run();
 
   // Reverse order: background work first, then storage.
+  engine.Shutdown(std::chrono::milliseconds(0));  // already done unless the stop was abrupt
   reconciler = nullptr;
   if (reconciler_owner) reconciler_owner->Stop();
   inbox->Stop();

@@ -26,7 +26,8 @@ bool WritePortFile(const std::string& path, std::uint16_t port) {
 
 std::optional<std::uint16_t> ListenWithGracefulStop(net::Runtime& runtime, http::Server& server,
                                                     const std::string& port_file,
-                                                    std::chrono::milliseconds grace) {
+                                                    std::chrono::milliseconds grace,
+                                                    StopHooks* hooks) {
   std::uint16_t port = 0;
   try {
     port = server.Listen();
@@ -39,7 +40,7 @@ std::optional<std::uint16_t> ListenWithGracefulStop(net::Runtime& runtime, http:
     return std::nullopt;
   }
   auto signals_seen = std::make_shared<std::atomic<int>>(0);
-  runtime.OnStopSignal([&runtime, &server, grace, signals_seen](int signal_number) {
+  runtime.OnStopSignal([&runtime, &server, grace, signals_seen, hooks](int signal_number) {
     if (signals_seen->fetch_add(1) > 0) {
       spdlog::warn("second signal: stopping now");
       runtime.Stop();
@@ -47,7 +48,16 @@ std::optional<std::uint16_t> ListenWithGracefulStop(net::Runtime& runtime, http:
     }
     spdlog::info("received {}, finishing requests in flight (up to {} ms)",
                  signal_number == SIGINT ? "SIGINT" : "SIGTERM", grace.count());
-    server.Shutdown(grace, [&runtime] { runtime.Stop(); });
+    server.Shutdown(grace, [&runtime, hooks] {
+      if (hooks == nullptr || !hooks->before_stop) {
+        runtime.Stop();
+        return;
+      }
+      hooks->thread = std::thread([&runtime, hooks] {
+        hooks->before_stop();
+        runtime.Stop();
+      });
+    });
   });
   return port;
 }
