@@ -258,6 +258,13 @@ void Dialer::End(http::Request request, http::Responder responder) {
     auto it = shared_->running.find(id);
     if (it != shared_->running.end()) session = it->second.session;
   }
+  if (session && session->finished()) {
+    // Ended, its record still being written: the same answer as once it is stored.
+    responder.Send(http::ErrorResponse(409, "session_ended",
+                                       "session '" + id + "' has already ended", request.request_id,
+                                       {{"session", Render(session->Stats(), {})}}));
+    return;
+  }
   if (session) {
     session->Stop();
     responder.Send(http::Response::Json(202, {{"session_id", id}, {"status", "ending"}}));
