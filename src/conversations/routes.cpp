@@ -64,15 +64,13 @@ void LogUpstreamFailure(std::string_view what, std::string_view request_id, cons
                request_id, what, error.upstream_status, error.request_id, error.message);
 }
 
-http::Response AudioResponse(std::string content_type, std::string bytes,
-                             std::string_view conversation_id) {
+http::Response AudioResponse(std::string content_type, std::string_view conversation_id) {
   http::Response response;
   response.status = 200;
   response.headers.Set("Content-Type", std::move(content_type));
   // The id is [A-Za-z0-9_-] (validated), so it needs no quoting beyond the quotes.
   response.headers.Set("Content-Disposition",
                        "inline; filename=\"" + std::string(conversation_id) + ".mp3\"");
-  response.body = std::move(bytes);
   return response;
 }
 
@@ -111,19 +109,24 @@ void GetConversation(upstream::ElevenLabsApi& api, const std::string& public_bas
 
 void FetchUpstreamAudio(upstream::ElevenLabsApi& api, std::string id, std::string request_id,
                         http::Responder responder) {
-  api.GetConversationAudio(id, [responder, id, request_id](ApiResult<upstream::Audio> result) {
-    if (auto* error = std::get_if<ApiError>(&result)) {
-      LogUpstreamFailure("GET recording of " + id, request_id, *error);
-      if (error->kind == ApiError::Kind::kStatus && error->upstream_status == 404) {
-        responder.Send(RecordingNotFound(*error, id, request_id));
-      } else {
-        responder.Send(upstream::ToGatewayResponse(*error, request_id));
-      }
-      return;
-    }
-    auto& audio = std::get<upstream::Audio>(result);
-    responder.Send(AudioResponse(std::move(audio.content_type), std::move(audio.bytes), id));
-  });
+  api.OpenConversationAudio(
+      id, [responder, id, request_id](ApiResult<upstream::AudioStream> result) {
+        if (auto* error = std::get_if<ApiError>(&result)) {
+          LogUpstreamFailure("GET recording of " + id, request_id, *error);
+          if (error->kind == ApiError::Kind::kStatus && error->upstream_status == 404) {
+            responder.Send(RecordingNotFound(*error, id, request_id));
+          } else {
+            responder.Send(upstream::ToGatewayResponse(*error, request_id));
+          }
+          return;
+        }
+        // Streamed: the server pulls the upstream body chunk by chunk as the client reads, with
+        // the upstream's Content-Length when it sent one (the stream's Length()).
+        auto& audio = std::get<upstream::AudioStream>(result);
+        http::Response response = AudioResponse(std::move(audio.content_type), id);
+        response.stream = std::move(audio.body);
+        responder.Send(std::move(response));
+      });
 }
 
 void GetAudio(upstream::ElevenLabsApi& api, const LocalRecording& local_recording,
@@ -140,7 +143,9 @@ void GetAudio(upstream::ElevenLabsApi& api, const LocalRecording& local_recordin
   local_recording(
       id, [&api, responder, id, request_id = request.request_id](std::optional<std::string> mp3) {
         if (mp3 && !mp3->empty()) {
-          responder.Send(AudioResponse("audio/mpeg", std::move(*mp3), id));
+          http::Response response = AudioResponse("audio/mpeg", id);
+          response.body = std::move(*mp3);
+          responder.Send(std::move(response));
           return;
         }
         FetchUpstreamAudio(api, id, request_id, responder);

@@ -18,13 +18,14 @@
 //   GET /api/conversations/{conversation_id}/audio   (HEAD is served by this GET route)
 //       First asks ConversationRoutesOptions::local_recording (the webhook inbox's stored
 //       post_call_audio MP3) when set; a non-empty answer is served as audio/mpeg. Otherwise
-//       GET /v1/convai/conversations/{id}/audio upstream: 200 with the upstream Content-Type
-//       (audio/...) and bytes; the server sets Content-Length. An upstream 404 (no such
+//       GET /v1/convai/conversations/{id}/audio upstream (ElevenLabsApi::OpenConversationAudio),
+//       streamed: 200 with the upstream Content-Type (audio/...) and, when the upstream sent one,
+//       its Content-Length (else Transfer-Encoding: chunked); the bytes are pulled from the
+//       upstream only as fast as the client reads them, one bounded chunk at a time, so the
+//       recording is never held whole in memory. An upstream failure once the headers are out
+//       cuts the connection (the client sees a truncated body). An upstream 404 (no such
 //       conversation, or no recording yet) is a 404 `recording_not_found` whose message says
 //       the conversation has no recording (yet) and quotes the upstream message. Same id rule.
-//       LIMITATION: the recording is held whole in memory (bounded by
-//       upstream::ElevenLabsOptions::max_audio_bytes) because http::Server has no streamed
-//       (chunked) responses yet; true streaming needs that first.
 //
 //   GET /api/conversations
 //       Proxies the upstream listing (list_query.hpp: parameters validated, then passed on).

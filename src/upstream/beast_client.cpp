@@ -4,6 +4,10 @@
 // one request at a time: taken from the pool (or made), used, and given back only after a
 // complete response that allows keep-alive. tcp_stream's expiry enforces the connect timeout and
 // then the total deadline; closing the socket on expiry is what we want on the client side.
+//
+// A streamed response (SendStreamed) keeps its connection, its parser and its strand in a
+// BodyState shared by the consumer's BodyStream handle and the coroutine reading each chunk; the
+// pool, like the TLS context, is shared so that a stream may outlive the client.
 #include "upstream/http_client.hpp"
 
 #include "net/runtime.hpp"
@@ -25,13 +29,30 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <tuple>
 
 namespace callgate::upstream {
+
+void HttpClient::SendStreamed(HttpRequest request, HttpStreamedCallback done) {
+  Send(std::move(request), [done = std::move(done)](HttpOutcome outcome) {
+    if (auto* failure = std::get_if<HttpFailure>(&outcome)) {
+      done(std::move(*failure));
+      return;
+    }
+    auto& response = std::get<HttpResponse>(outcome);
+    HttpStreamedResponse streamed{response.status, std::move(response.headers), nullptr};
+    streamed.body =
+        http::MakeStringBodyStream(std::make_shared<const std::string>(std::move(response.body)));
+    done(std::move(streamed));
+  });
+}
 
 const char* ToString(HttpFailure::Kind kind) {
   switch (kind) {
@@ -126,47 +147,22 @@ struct Link {
   }
 };
 
-class BeastHttpClient final : public HttpClient {
+// Idle keep-alive connections by scheme://host:port. Shared by the client and its open streams.
+class Pool {
  public:
-  BeastHttpClient(net::Runtime& runtime, HttpClientOptions options)
-      : runtime_(runtime), options_(std::move(options)), tls_context_(ssl::context::tls_client) {
-    tls_context_.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                             ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                             ssl::context::no_tlsv1_1);
-    boost::system::error_code ec;
-    tls_context_.set_default_verify_paths(ec);
-    if (ec) spdlog::warn("http client: cannot load the system CA store: {}", ec.message());
-    if (!options_.ca_file.empty()) {
-      tls_context_.load_verify_file(options_.ca_file, ec);
-      if (ec) {
-        throw std::runtime_error("cannot load the CA bundle " + options_.ca_file + ": " +
-                                 ec.message());
-      }
-    }
-    tls_context_.set_verify_mode(ssl::verify_peer);
-  }
+  Pool(std::chrono::milliseconds idle_timeout, std::size_t max_idle_per_host)
+      : idle_timeout_(idle_timeout), max_idle_per_host_(max_idle_per_host) {}
 
-  ~BeastHttpClient() override {
-    std::lock_guard lock(mutex_);
-    pool_.clear();
-  }
-
-  void Send(HttpRequest request, HttpCallback done) override {
-    auto executor = asio::make_strand(runtime_.context());
-    asio::co_spawn(executor, Exchange(std::move(request), std::move(done)), asio::detached);
-  }
-
- private:
   std::unique_ptr<Link> TakeIdle(const std::string& key) {
     std::lock_guard lock(mutex_);
-    auto it = pool_.find(key);
-    if (it == pool_.end()) return nullptr;
+    auto it = links_.find(key);
+    if (it == links_.end()) return nullptr;
     auto& links = it->second;
     const auto now = SteadyClock::now();
     while (!links.empty()) {
       std::unique_ptr<Link> link = std::move(links.back());  // most recently used first
       links.pop_back();
-      if (now - link->idle_since < options_.idle_timeout && !link->PeerClosed()) return link;
+      if (now - link->idle_since < idle_timeout_ && !link->PeerClosed()) return link;
     }
     return nullptr;
   }
@@ -175,11 +171,212 @@ class BeastHttpClient final : public HttpClient {
     link->idle_since = SteadyClock::now();
     link->lowest().expires_never();
     std::lock_guard lock(mutex_);
-    auto& links = pool_[key];
-    if (links.size() >= options_.max_idle_per_host) links.pop_front();  // the stalest
+    auto& links = links_[key];
+    if (links.size() >= max_idle_per_host_) links.pop_front();  // the stalest
     links.push_back(std::move(link));
   }
 
+  void Clear() {
+    std::lock_guard lock(mutex_);
+    links_.clear();
+  }
+
+ private:
+  const std::chrono::milliseconds idle_timeout_;
+  const std::size_t max_idle_per_host_;
+  std::mutex mutex_;
+  std::map<std::string, std::deque<std::unique_ptr<Link>>> links_;
+};
+
+// What a failed read of a response (head or body) means for the caller.
+HttpFailure ReadFailure(const boost::system::error_code& ec, bool got_some, const Target& target,
+                        std::uint64_t limit) {
+  HttpFailure failure{HttpFailure::Kind::kConnectionLost, "", true};
+  if (ec == beast::error::timeout) {
+    failure.kind = HttpFailure::Kind::kTimeout;
+    failure.message = "no complete response from " + target.host_header + " in time";
+  } else if (ec == bhttp::error::body_limit) {
+    failure.kind = HttpFailure::Kind::kResponseTooLarge;
+    failure.message = "response from " + target.host_header + " is larger than " +
+                      std::to_string(limit) + " bytes";
+  } else if (ec == bhttp::error::partial_message ||
+             (ec == bhttp::error::end_of_stream && got_some)) {
+    failure.kind = HttpFailure::Kind::kBadResponse;
+    failure.message = "truncated response from " + target.host_header;
+  } else if (ec.category() == bhttp::make_error_code(bhttp::error::bad_version).category() &&
+             ec != bhttp::error::end_of_stream) {
+    failure.kind = HttpFailure::Kind::kBadResponse;
+    failure.message = "malformed response from " + target.host_header + ": " + ec.message();
+  } else {
+    failure.message = "connection to " + target.host_header + " lost: " + ec.message();
+  }
+  return failure;
+}
+
+bool IsIdempotent(const std::string& method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "DELETE";
+}
+
+using StreamParser = bhttp::response_parser<bhttp::buffer_body>;
+
+// A streamed response's connection and parser, between the chunks the consumer asks for. Only
+// touched on `executor` (the request's strand).
+struct BodyState {
+  asio::any_io_executor executor;
+  std::shared_ptr<ssl::context> tls_context;  // outlives `link` and the pool's TLS streams
+  std::shared_ptr<Pool> pool;
+  std::unique_ptr<Link> link;  // null once given back or closed
+  std::unique_ptr<StreamParser> parser;
+  Target target;
+  std::chrono::milliseconds read_timeout{0};
+  std::size_t chunk_bytes = 64 * 1024;
+  std::uint64_t limit = 0;  // 0 = none
+  bool keep_alive = false;
+  bool failed = false;
+  bool abandoned = false;
+
+  ~BodyState() {
+    if (link) link->lowest().close();
+  }
+
+  // The body was read to its end: the connection can serve another request.
+  void Release() {
+    if (!link) return;
+    if (keep_alive && link->buffer.size() == 0) {
+      pool->GiveBack(target.pool_key, std::move(link));
+    } else {
+      link->lowest().close();
+    }
+  }
+
+  // The consumer dropped the stream: whatever is left of the body is not wanted. Closing the
+  // socket also ends a pending read (which still owns `link` until it completes).
+  void Abandon() {
+    abandoned = true;
+    if (link) link->lowest().close();
+  }
+
+  template <class Stream>
+  asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> ReadSome(Stream& stream) {
+    co_return co_await bhttp::async_read_some(stream, link->buffer, *parser, kTuple);
+  }
+
+  asio::awaitable<http::BodyChunk> Read() {
+    if (failed) co_return http::BodyChunk::Error("the body could not be read");
+    if (parser->is_done()) {
+      Release();
+      co_return http::BodyChunk::End();
+    }
+    if (abandoned || !link) co_return http::BodyChunk::Error("the stream was abandoned");
+    std::string data(chunk_bytes, '\0');
+    std::size_t got = 0;
+    auto& body = parser->get().body();
+    while (true) {
+      body.data = data.data() + got;
+      body.size = data.size() - got;
+      link->lowest().expires_after(read_timeout);
+      boost::system::error_code ec;
+      if (link->tls) {
+        std::tie(ec, std::ignore) = co_await ReadSome(*link->tls);
+      } else {
+        std::tie(ec, std::ignore) = co_await ReadSome(*link->plain);
+      }
+      got = data.size() - body.size;
+      body.data = nullptr;  // `data` is ours: the parser must not write there later
+      body.size = 0;
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (!ec && abandoned) ec = asio::error::operation_aborted;
+      if (ec) {
+        failed = true;
+        if (link) link->lowest().close();
+        HttpFailure failure = ReadFailure(ec, true, target, limit);
+        if (ec == beast::error::timeout) {
+          failure.message = "no body data from " + target.host_header + " within " +
+                            std::to_string(read_timeout.count()) + " ms";
+        }
+        co_return http::BodyChunk::Error(std::string(ToString(failure.kind)) + ": " +
+                                         failure.message);
+      }
+      if (got > 0 || parser->is_done()) break;
+    }
+    if (parser->is_done()) Release();  // the next Next() answers the end
+    if (got == 0) co_return http::BodyChunk::End();
+    data.resize(got);
+    co_return http::BodyChunk::Data(std::move(data));
+  }
+};
+
+asio::awaitable<void> ReadChunk(std::shared_ptr<BodyState> state,
+                                http::BodyStream::NextCallback done) {
+  http::BodyChunk chunk = http::BodyChunk::Error("unexpected client error");
+  try {
+    chunk = co_await state->Read();
+  } catch (const std::exception& e) {
+    spdlog::error("http client: reading a body from {}: {}", state->target.host_header, e.what());
+    state->failed = true;
+    chunk = http::BodyChunk::Error(std::string("unexpected client error: ") + e.what());
+  }
+  done(std::move(chunk));
+}
+
+// What the consumer holds. Dropping it abandons the rest of the body.
+class StreamedBody final : public http::BodyStream {
+ public:
+  StreamedBody(std::shared_ptr<BodyState> state, std::optional<std::uint64_t> length)
+      : state_(std::move(state)), length_(length) {}
+  ~StreamedBody() override {
+    const auto executor = state_->executor;
+    asio::post(executor, [state = std::move(state_)] { state->Abandon(); });
+  }
+  StreamedBody(const StreamedBody&) = delete;
+  StreamedBody& operator=(const StreamedBody&) = delete;
+
+  std::optional<std::uint64_t> Length() const override { return length_; }
+  void Next(NextCallback done) override {
+    asio::co_spawn(state_->executor, ReadChunk(state_, std::move(done)), asio::detached);
+  }
+
+ private:
+  std::shared_ptr<BodyState> state_;
+  std::optional<std::uint64_t> length_;
+};
+
+class BeastHttpClient final : public HttpClient {
+ public:
+  BeastHttpClient(net::Runtime& runtime, HttpClientOptions options)
+      : runtime_(runtime),
+        options_(std::move(options)),
+        tls_context_(std::make_shared<ssl::context>(ssl::context::tls_client)),
+        pool_(std::make_shared<Pool>(options_.idle_timeout, options_.max_idle_per_host)) {
+    tls_context_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                              ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                              ssl::context::no_tlsv1_1);
+    boost::system::error_code ec;
+    tls_context_->set_default_verify_paths(ec);
+    if (ec) spdlog::warn("http client: cannot load the system CA store: {}", ec.message());
+    if (!options_.ca_file.empty()) {
+      tls_context_->load_verify_file(options_.ca_file, ec);
+      if (ec) {
+        throw std::runtime_error("cannot load the CA bundle " + options_.ca_file + ": " +
+                                 ec.message());
+      }
+    }
+    tls_context_->set_verify_mode(ssl::verify_peer);
+  }
+
+  ~BeastHttpClient() override { pool_->Clear(); }
+
+  void Send(HttpRequest request, HttpCallback done) override {
+    auto executor = asio::make_strand(runtime_.context());
+    asio::co_spawn(executor, Exchange(std::move(request), std::move(done)), asio::detached);
+  }
+
+  void SendStreamed(HttpRequest request, HttpStreamedCallback done) override {
+    auto executor = asio::make_strand(runtime_.context());
+    asio::co_spawn(executor, ExchangeStreamed(std::move(request), std::move(done)), asio::detached);
+  }
+
+ private:
   asio::awaitable<std::variant<std::unique_ptr<Link>, HttpFailure>> Connect(
       const Target& target, SteadyClock::time_point deadline) {
     auto executor = co_await asio::this_coro::executor;
@@ -193,7 +390,7 @@ class BeastHttpClient final : public HttpClient {
     auto link = std::make_unique<Link>();
     if (target.tls) {
       link->tls =
-          std::make_unique<beast::ssl_stream<beast::tcp_stream>>(runtime_.context(), tls_context_);
+          std::make_unique<beast::ssl_stream<beast::tcp_stream>>(runtime_.context(), *tls_context_);
     } else {
       link->plain = std::make_unique<beast::tcp_stream>(runtime_.context());
     }
@@ -239,10 +436,12 @@ class BeastHttpClient final : public HttpClient {
     bool nothing_received = false;  // failed before any response byte arrived
   };
 
+  // Writes `request`; on failure, what it means (the request never completely left).
   template <class Stream>
-  asio::awaitable<Attempt> Roundtrip(Stream& stream, Link& link, const HttpRequest& request,
-                                     const Target& target, SteadyClock::time_point deadline) {
-    Attempt attempt;
+  asio::awaitable<std::optional<HttpFailure>> WriteRequest(Stream& stream, Link& link,
+                                                           const HttpRequest& request,
+                                                           const Target& target,
+                                                           SteadyClock::time_point deadline) {
     bhttp::request<bhttp::string_body> message;
     message.method_string(request.method);
     message.target(target.path_and_query);
@@ -261,14 +460,23 @@ class BeastHttpClient final : public HttpClient {
 
     link.lowest().expires_at(deadline);
     auto [write_ec, written_bytes] = co_await bhttp::async_write(stream, message, kTuple);
-    if (write_ec) {
+    if (!write_ec) co_return std::nullopt;
+    const bool timed_out = write_ec == beast::error::timeout;
+    co_return HttpFailure{
+        timed_out ? HttpFailure::Kind::kTimeout : HttpFailure::Kind::kConnectionLost,
+        "sending to " + target.host_header +
+            " failed: " + (timed_out ? std::string("timed out") : write_ec.message()),
+        false};
+  }
+
+  template <class Stream>
+  asio::awaitable<Attempt> Roundtrip(Stream& stream, Link& link, const HttpRequest& request,
+                                     const Target& target, SteadyClock::time_point deadline) {
+    Attempt attempt;
+    auto write_failure = co_await WriteRequest(stream, link, request, target, deadline);
+    if (write_failure) {
       attempt.nothing_received = true;
-      const bool timed_out = write_ec == beast::error::timeout;
-      attempt.failure =
-          HttpFailure{timed_out ? HttpFailure::Kind::kTimeout : HttpFailure::Kind::kConnectionLost,
-                      "sending to " + target.host_header +
-                          " failed: " + (timed_out ? std::string("timed out") : write_ec.message()),
-                      false};
+      attempt.failure = std::move(write_failure);
       co_return attempt;
     }
 
@@ -281,28 +489,7 @@ class BeastHttpClient final : public HttpClient {
     auto [read_ec, read_bytes] = co_await bhttp::async_read(stream, link.buffer, parser, kTuple);
     if (read_ec) {
       attempt.nothing_received = !parser.got_some();
-      HttpFailure failure{HttpFailure::Kind::kConnectionLost, "", true};
-      if (read_ec == beast::error::timeout) {
-        failure.kind = HttpFailure::Kind::kTimeout;
-        failure.message = "no complete response from " + target.host_header + " in time";
-      } else if (read_ec == bhttp::error::body_limit) {
-        failure.kind = HttpFailure::Kind::kResponseTooLarge;
-        failure.message = "response from " + target.host_header + " is larger than " +
-                          std::to_string(limit) + " bytes";
-      } else if (read_ec == bhttp::error::partial_message ||
-                 (read_ec == bhttp::error::end_of_stream && parser.got_some())) {
-        failure.kind = HttpFailure::Kind::kBadResponse;
-        failure.message = "truncated response from " + target.host_header;
-      } else if (read_ec.category() ==
-                     bhttp::make_error_code(bhttp::error::bad_version).category() &&
-                 read_ec != bhttp::error::end_of_stream) {
-        failure.kind = HttpFailure::Kind::kBadResponse;
-        failure.message =
-            "malformed response from " + target.host_header + ": " + read_ec.message();
-      } else {
-        failure.message = "connection to " + target.host_header + " lost: " + read_ec.message();
-      }
-      attempt.failure = std::move(failure);
+      attempt.failure = ReadFailure(read_ec, parser.got_some(), target, limit);
       co_return attempt;
     }
     auto& response = parser.get();
@@ -345,19 +532,11 @@ class BeastHttpClient final : public HttpClient {
     const auto timeout = request.timeout.count() > 0 ? request.timeout : options_.request_timeout;
     const auto deadline = SteadyClock::now() + timeout;
 
-    std::unique_ptr<Link> link = TakeIdle(target->pool_key);
+    std::unique_ptr<Link> link = pool_->TakeIdle(target->pool_key);
     if (link) {
       Attempt attempt = co_await Once(link, request, *target, deadline);
       if (attempt.response) co_return Finish(std::move(attempt), *target, std::move(link));
-      // A pooled connection the server dropped just before we used it. When nothing came back
-      // and the method is idempotent (or the request was never fully written), one more try on
-      // a fresh connection is safe.
-      const bool idempotent = request.method == "GET" || request.method == "HEAD" ||
-                              request.method == "OPTIONS" || request.method == "DELETE";
-      const bool stale =
-          attempt.nothing_received && attempt.failure->kind == HttpFailure::Kind::kConnectionLost;
-      if (!stale || !(idempotent || !attempt.failure->request_sent) ||
-          SteadyClock::now() >= deadline) {
+      if (!WorthAFreshConnection(request, *attempt.failure, attempt.nothing_received, deadline)) {
         co_return *attempt.failure;
       }
     }
@@ -374,16 +553,153 @@ class BeastHttpClient final : public HttpClient {
     co_return *attempt.failure;
   }
 
+  // A pooled connection the server dropped just before we used it. When nothing came back and
+  // the method is idempotent (or the request was never fully written), one more try on a fresh
+  // connection is safe.
+  static bool WorthAFreshConnection(const HttpRequest& request, const HttpFailure& failure,
+                                    bool nothing_received, SteadyClock::time_point deadline) {
+    const bool stale = nothing_received && failure.kind == HttpFailure::Kind::kConnectionLost;
+    return stale && (IsIdempotent(request.method) || !failure.request_sent) &&
+           SteadyClock::now() < deadline;
+  }
+
   HttpOutcome Finish(Attempt attempt, const Target& target, std::unique_ptr<Link> link) {
-    if (attempt.keep_alive && link->buffer.size() == 0) GiveBack(target.pool_key, std::move(link));
+    if (attempt.keep_alive && link->buffer.size() == 0) {
+      pool_->GiveBack(target.pool_key, std::move(link));
+    }
     return std::move(*attempt.response);
+  }
+
+  // ---- Streamed responses ----
+
+  struct Opened {
+    std::unique_ptr<StreamParser> parser;  // set when the head was read
+    std::optional<HttpFailure> failure;
+    bool nothing_received = false;
+  };
+
+  template <class Stream>
+  asio::awaitable<Opened> OpenOn(Stream& stream, Link& link, const HttpRequest& request,
+                                 const Target& target, SteadyClock::time_point deadline) {
+    Opened opened;
+    auto write_failure = co_await WriteRequest(stream, link, request, target, deadline);
+    if (write_failure) {
+      opened.nothing_received = true;
+      opened.failure = std::move(write_failure);
+      co_return opened;
+    }
+    auto parser = std::make_unique<StreamParser>();
+    parser->header_limit(64 * 1024);
+    if (request.max_response_bytes != 0) {
+      parser->body_limit(request.max_response_bytes);
+    } else {
+      parser->body_limit(boost::none);
+    }
+    if (request.method == "HEAD") parser->skip(true);
+    link.lowest().expires_at(deadline);
+    auto [read_ec, read_bytes] =
+        co_await bhttp::async_read_header(stream, link.buffer, *parser, kTuple);
+    if (read_ec) {
+      opened.nothing_received = !parser->got_some();
+      opened.failure = ReadFailure(read_ec, parser->got_some(), target, request.max_response_bytes);
+      co_return opened;
+    }
+    opened.parser = std::move(parser);
+    co_return opened;
+  }
+
+  asio::awaitable<Opened> OpenOnce(std::unique_ptr<Link>& link, const HttpRequest& request,
+                                   const Target& target, SteadyClock::time_point deadline) {
+    if (link->tls) co_return co_await OpenOn(*link->tls, *link, request, target, deadline);
+    co_return co_await OpenOn(*link->plain, *link, request, target, deadline);
+  }
+
+  asio::awaitable<void> ExchangeStreamed(HttpRequest request, HttpStreamedCallback done) {
+    HttpStreamedOutcome outcome =
+        HttpFailure{HttpFailure::Kind::kConnectionLost, "internal error", true};
+    try {
+      outcome = co_await RunStreamed(request);
+    } catch (const std::exception& e) {
+      spdlog::error("http client: {} {}: {}", request.method, request.url, e.what());
+      outcome = HttpFailure{HttpFailure::Kind::kConnectionLost,
+                            std::string("unexpected client error: ") + e.what(), true};
+    }
+    done(std::move(outcome));
+  }
+
+  asio::awaitable<HttpStreamedOutcome> RunStreamed(const HttpRequest& request) {
+    std::string url_error;
+    const auto target = ParseTarget(request.url, url_error);
+    if (!target) {
+      co_return HttpFailure{HttpFailure::Kind::kInvalidUrl,
+                            "invalid URL '" + request.url + "': " + url_error, false};
+    }
+    const auto timeout = request.timeout.count() > 0 ? request.timeout : options_.request_timeout;
+    const auto deadline = SteadyClock::now() + timeout;
+
+    std::unique_ptr<Link> link = pool_->TakeIdle(target->pool_key);
+    if (link) {
+      Opened opened = co_await OpenOnce(link, request, *target, deadline);
+      if (opened.parser) {
+        co_return co_await Streamed(request, *target, std::move(link), std::move(opened.parser));
+      }
+      if (!WorthAFreshConnection(request, *opened.failure, opened.nothing_received, deadline)) {
+        co_return *opened.failure;
+      }
+    }
+    auto connected = co_await Connect(*target, deadline);
+    if (auto* failure = std::get_if<HttpFailure>(&connected)) {
+      if (failure->kind == HttpFailure::Kind::kConnect && SteadyClock::now() >= deadline) {
+        failure->kind = HttpFailure::Kind::kTimeout;
+      }
+      co_return std::move(*failure);
+    }
+    link = std::move(std::get<std::unique_ptr<Link>>(connected));
+    Opened opened = co_await OpenOnce(link, request, *target, deadline);
+    if (opened.parser) {
+      co_return co_await Streamed(request, *target, std::move(link), std::move(opened.parser));
+    }
+    co_return *opened.failure;
+  }
+
+  // The head is in: the response with a body stream over `link`.
+  asio::awaitable<HttpStreamedOutcome> Streamed(const HttpRequest& request, const Target& target,
+                                                std::unique_ptr<Link> link,
+                                                std::unique_ptr<StreamParser> parser) {
+    auto state = std::make_shared<BodyState>();
+    state->executor = co_await asio::this_coro::executor;
+    state->pool = pool_;
+    state->tls_context = tls_context_;
+    state->target = target;
+    state->read_timeout = request.read_timeout.count() > 0 ? request.read_timeout
+                          : request.timeout.count() > 0    ? request.timeout
+                                                           : options_.request_timeout;
+    state->chunk_bytes = std::max<std::size_t>(options_.stream_chunk_bytes, 1);
+    state->limit = request.max_response_bytes;
+    state->keep_alive = parser->get().keep_alive();
+    HttpStreamedResponse response;
+    const auto& head = parser->get();
+    response.status = static_cast<int>(head.result_int());
+    for (const auto& field : head) {
+      response.headers.Add(std::string(field.name_string()), std::string(field.value()));
+    }
+    std::optional<std::uint64_t> length;
+    if (parser->is_done()) {
+      length = 0;  // no body (HEAD, 204, 304, Content-Length: 0)
+    } else if (!parser->chunked() && parser->content_length()) {
+      length = *parser->content_length();
+    }
+    state->link = std::move(link);
+    state->parser = std::move(parser);
+    if (state->parser->is_done()) state->Release();
+    response.body = std::make_shared<StreamedBody>(std::move(state), length);
+    co_return response;
   }
 
   net::Runtime& runtime_;
   HttpClientOptions options_;
-  ssl::context tls_context_;
-  std::mutex mutex_;
-  std::map<std::string, std::deque<std::unique_ptr<Link>>> pool_;
+  std::shared_ptr<ssl::context> tls_context_;
+  std::shared_ptr<Pool> pool_;
 };
 
 }  // namespace

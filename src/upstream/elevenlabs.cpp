@@ -78,18 +78,35 @@ void ElevenLabsClient::Execute(std::shared_ptr<Call> call) {
   Attempt(std::move(call));
 }
 
-void ElevenLabsClient::Attempt(std::shared_ptr<Call> call) {
-  ++call->attempt;
+HttpRequest ElevenLabsClient::BaseRequest(const std::string& method, const std::string& path,
+                                          core::SystemTime deadline) const {
   const auto remaining =
-      std::chrono::duration_cast<std::chrono::milliseconds>(call->deadline - clock_.Now());
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_.Now());
   HttpRequest request;
-  request.method = call->method;
-  request.url = options_.base_url + call->path;
+  request.method = method;
+  request.url = options_.base_url + path;
   request.headers.Set("xi-api-key", options_.api_key);
   request.headers.Set("Accept", "application/json");
+  request.timeout = std::max(remaining, std::chrono::milliseconds(1));
+  return request;
+}
+
+bool ElevenLabsClient::ScheduleRetry(const std::string& what, RequestSafety safety,
+                                     const ApiError& error, int attempt, core::SystemTime deadline,
+                                     std::function<void()> again) {
+  const auto delay = RetryDelay(options_.retry, safety, error, attempt, jitter_());
+  if (!delay || clock_.Now() + *delay >= deadline) return false;
+  spdlog::warn("ElevenLabs {}: {} (attempt {}); retrying in {} ms", what, error.message, attempt,
+               delay->count());
+  scheduler_.After(*delay, std::move(again));
+  return true;
+}
+
+void ElevenLabsClient::Attempt(std::shared_ptr<Call> call) {
+  ++call->attempt;
+  HttpRequest request = BaseRequest(call->method, call->path, call->deadline);
   if (!call->body.empty()) request.headers.Set("Content-Type", "application/json");
   request.body = call->body;
-  request.timeout = std::max(remaining, std::chrono::milliseconds(1));
   request.max_response_bytes = call->max_response_bytes;
   http_.Send(std::move(request), [this, call](HttpOutcome outcome) {
     ApiError error;
@@ -102,15 +119,85 @@ void ElevenLabsClient::Attempt(std::shared_ptr<Call> call) {
     } else {
       error = FromFailure(std::get<HttpFailure>(outcome));
     }
-    const auto delay = RetryDelay(options_.retry, call->safety, error, call->attempt, jitter_());
-    if (!delay || clock_.Now() + *delay >= call->deadline) {
+    if (!ScheduleRetry(call->method + " " + call->path, call->safety, error, call->attempt,
+                       call->deadline, [this, call] { Attempt(call); })) {
       call->done(std::move(error));
+    }
+  });
+}
+
+struct ElevenLabsClient::StreamCall {
+  std::string path;
+  core::SystemTime deadline;
+  int attempt = 0;
+  std::function<void(ApiResult<AudioStream>)> done;
+};
+
+void ElevenLabsClient::AttemptStream(std::shared_ptr<StreamCall> call) {
+  ++call->attempt;
+  HttpRequest request = BaseRequest("GET", call->path, call->deadline);
+  request.read_timeout = options_.timeout;
+  request.max_response_bytes = options_.max_audio_bytes;
+  http_.SendStreamed(std::move(request), [this, call](HttpStreamedOutcome outcome) {
+    if (auto* failure = std::get_if<HttpFailure>(&outcome)) {
+      ApiError error = FromFailure(*failure);
+      if (!ScheduleRetry("GET " + call->path, RequestSafety::kIdempotent, error, call->attempt,
+                         call->deadline, [this, call] { AttemptStream(call); })) {
+        call->done(std::move(error));
+      }
       return;
     }
-    spdlog::warn("ElevenLabs {} {}: {} (attempt {}); retrying in {} ms", call->method, call->path,
-                 error.message, call->attempt, delay->count());
-    scheduler_.After(*delay, [this, call] { Attempt(call); });
+    auto& streamed = std::get<HttpStreamedResponse>(outcome);
+    auto head = std::make_shared<HttpResponse>();
+    head->status = streamed.status;
+    head->headers = std::move(streamed.headers);
+    if (head->status >= 200 && head->status < 300) {
+      std::string content_type(head->headers.Get("Content-Type").value_or("audio/mpeg"));
+      if (!content_type.starts_with("audio/")) {
+        // Not retried, as with GetConversationAudio: the upstream answered, with something else.
+        call->done(BadResponse("the recording is " + content_type + ", not audio", *head));
+        return;
+      }
+      call->done(AudioStream{std::move(content_type), std::move(streamed.body)});
+      return;
+    }
+    // An error answer is small: read it whole (bounded) for ParseApiError, then retry or report.
+    constexpr std::size_t kMaxErrorBody = 64 * 1024;
+    http::ReadWholeBody(
+        std::move(streamed.body), kMaxErrorBody,
+        [this, call, head](std::optional<std::string> bytes, std::string) {
+          if (bytes) head->body = std::move(*bytes);
+          ApiError error = ParseApiError(*head, UnixSeconds(clock_.Now()));
+          if (!ScheduleRetry("GET " + call->path, RequestSafety::kIdempotent, error, call->attempt,
+                             call->deadline, [this, call] { AttemptStream(call); })) {
+            call->done(std::move(error));
+          }
+        });
   });
+}
+
+void ElevenLabsApi::OpenConversationAudio(std::string conversation_id,
+                                          std::function<void(ApiResult<AudioStream>)> done) {
+  GetConversationAudio(std::move(conversation_id), [done =
+                                                        std::move(done)](ApiResult<Audio> result) {
+    if (auto* error = std::get_if<ApiError>(&result)) {
+      done(std::move(*error));
+      return;
+    }
+    auto& audio = std::get<Audio>(result);
+    done(AudioStream{
+        std::move(audio.content_type),
+        http::MakeStringBodyStream(std::make_shared<const std::string>(std::move(audio.bytes)))});
+  });
+}
+
+void ElevenLabsClient::OpenConversationAudio(std::string conversation_id,
+                                             std::function<void(ApiResult<AudioStream>)> done) {
+  auto call = std::make_shared<StreamCall>();
+  call->path = "/v1/convai/conversations/" + EncodeComponent(conversation_id) + "/audio";
+  call->deadline = clock_.Now() + options_.audio_timeout;
+  call->done = std::move(done);
+  AttemptStream(std::move(call));
 }
 
 void ElevenLabsClient::OutboundCall(bool sip_trunk, boost::json::object body,

@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
@@ -38,6 +39,14 @@ struct Audio {
   std::string bytes;
 };
 
+// A recording still on its way: the upstream's head is in, the bytes are pulled from `body`
+// (chunks of at most HttpClientOptions::stream_chunk_bytes; Length() is the upstream's
+// Content-Length when it sent one). Dropping `body` before its end closes the upstream connection.
+struct AudioStream {
+  std::string content_type;  // "audio/mpeg"
+  std::shared_ptr<http::BodyStream> body;
+};
+
 class ElevenLabsApi {
  public:
   virtual ~ElevenLabsApi() = default;
@@ -53,9 +62,15 @@ class ElevenLabsApi {
   // GET /v1/convai/conversations?<query> (the query string is passed through, already encoded).
   virtual void ListConversations(std::string query,
                                  std::function<void(ApiResult<boost::json::object>)> done) = 0;
-  // GET /v1/convai/conversations/{id}/audio.
+  // GET /v1/convai/conversations/{id}/audio, held whole in memory.
   virtual void GetConversationAudio(std::string conversation_id,
                                     std::function<void(ApiResult<Audio>)> done) = 0;
+  // GET /v1/convai/conversations/{id}/audio, streamed: answers as soon as a 2xx head with an
+  // audio/* Content-Type is in. Errors are those of GetConversationAudio (the small body of an
+  // error answer is read whole and parsed); retries happen only before a stream is handed over.
+  // The default implementation (for fakes) serves GetConversationAudio's bytes from memory.
+  virtual void OpenConversationAudio(std::string conversation_id,
+                                     std::function<void(ApiResult<AudioStream>)> done);
   // GET /v1/convai/conversation/get-signed-url?agent_id=...: the signed wss:// URL.
   virtual void GetSignedUrl(std::string agent_id,
                             std::function<void(ApiResult<std::string>)> done) = 0;
@@ -65,6 +80,8 @@ struct ElevenLabsOptions {
   std::string base_url = "https://api.elevenlabs.io";  // no trailing slash needed
   std::string api_key;
   std::chrono::milliseconds timeout{10'000};  // per operation, retries included
+  // GetConversationAudio: the whole download, retries included. OpenConversationAudio: up to the
+  // head, retries included; then `timeout` bounds the wait for each chunk of the body.
   std::chrono::milliseconds audio_timeout{60'000};
   std::size_t max_audio_bytes = 256 * 1024 * 1024;
   RetryPolicy retry;
@@ -88,6 +105,8 @@ class ElevenLabsClient final : public ElevenLabsApi {
                          std::function<void(ApiResult<boost::json::object>)> done) override;
   void GetConversationAudio(std::string conversation_id,
                             std::function<void(ApiResult<Audio>)> done) override;
+  void OpenConversationAudio(std::string conversation_id,
+                             std::function<void(ApiResult<AudioStream>)> done) override;
   void GetSignedUrl(std::string agent_id,
                     std::function<void(ApiResult<std::string>)> done) override;
 
@@ -95,9 +114,17 @@ class ElevenLabsClient final : public ElevenLabsApi {
 
  private:
   struct Call;
+  struct StreamCall;
   // Runs `call` (with retries) and hands the final 2xx answer or error to its callback.
   void Execute(std::shared_ptr<Call> call);
   void Attempt(std::shared_ptr<Call> call);
+  void AttemptStream(std::shared_ptr<StreamCall> call);
+  // Schedules `again` after the retry policy's delay for `error`; false (nothing scheduled) when
+  // the policy gives up or the delay would cross `deadline`.
+  bool ScheduleRetry(const std::string& what, RequestSafety safety, const ApiError& error,
+                     int attempt, core::SystemTime deadline, std::function<void()> again);
+  HttpRequest BaseRequest(const std::string& method, const std::string& path,
+                          core::SystemTime deadline) const;
 
   HttpClient& http_;
   core::Scheduler& scheduler_;

@@ -15,6 +15,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
+#include <utility>
 
 namespace callgate::testing {
 
@@ -177,6 +178,30 @@ bool TcpConnection::ReadExact(std::size_t n, std::string& out,
   out = buffer_.substr(0, n);
   buffer_.erase(0, n);
   return true;
+}
+
+std::string TcpConnection::ReadUntilClosed(std::chrono::milliseconds timeout, bool* closed) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool ended = false;
+  while (!ended && std::chrono::steady_clock::now() < deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    const bool buffered = ssl_ != nullptr && SSL_pending(static_cast<SSL*>(ssl_)) > 0;
+    pollfd pfd{fd_, POLLIN, 0};
+    if (!buffered && poll(&pfd, 1, static_cast<int>(std::max<long>(1, left.count()))) <= 0) {
+      continue;
+    }
+    char chunk[16384];
+    const ssize_t n = ssl_ != nullptr ? SSL_read(static_cast<SSL*>(ssl_), chunk, sizeof chunk)
+                                      : recv(fd_, chunk, sizeof chunk, 0);
+    if (n > 0) {
+      buffer_.append(chunk, static_cast<std::size_t>(n));
+    } else {
+      ended = true;  // EOF, reset, or a TLS stream that ended (cleanly or not)
+    }
+  }
+  if (closed != nullptr) *closed = ended;
+  return std::exchange(buffer_, std::string());
 }
 
 bool TcpConnection::WaitClosed(std::chrono::milliseconds timeout) {

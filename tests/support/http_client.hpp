@@ -48,6 +48,9 @@ class TcpConnection {
   void Close();
   // Exactly `n` raw bytes (after any buffered ones), for protocols layered on the connection.
   bool ReadExact(std::size_t n, std::string& out, std::chrono::steady_clock::time_point deadline);
+  // Every raw byte (buffered ones first) until the peer closes the connection (EOF or reset) or
+  // `timeout` passes; `closed` (optional) says which. For responses cut mid-body.
+  std::string ReadUntilClosed(std::chrono::milliseconds timeout, bool* closed = nullptr);
 
  private:
   bool Fill(std::chrono::steady_clock::time_point deadline);

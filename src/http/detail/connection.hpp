@@ -29,6 +29,9 @@ struct ConnectionBase {
   // Set while the connection is a WebSocket: closes it with 1001 on graceful shutdown.
   // Only touched on `executor`.
   std::function<void()> drain;
+  // Set while the connection waits for the next chunk of a streamed body (no socket operation
+  // is pending then): Cancel() calls it to cut that wait. Only touched on `executor`.
+  std::function<void()> interrupt;
 };
 
 using PlainStream = beast::tcp_stream;
@@ -39,7 +42,10 @@ struct Connection final : ConnectionBase {
   template <class... Args>
   explicit Connection(asio::any_io_executor ex, Args&&... args)
       : ConnectionBase(std::move(ex)), stream(std::forward<Args>(args)...) {}
-  void Cancel() override { beast::get_lowest_layer(stream).cancel(); }
+  void Cancel() override {
+    beast::get_lowest_layer(stream).cancel();
+    if (interrupt) interrupt();
+  }
   Stream stream;
 };
 

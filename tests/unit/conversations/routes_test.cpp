@@ -16,9 +16,14 @@
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
+#include <cctype>
 #include <future>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
+#include <string_view>
+#include <vector>
 
 namespace callgate::conversations {
 namespace {
@@ -67,6 +72,7 @@ class ConversationRoutesTest : public ::testing::Test {
   void Serve(ConversationRoutesOptions options = {}, std::string upstream_key = kUpstreamKey) {
     sim::SimOptions sim_options;
     sim_options.api_key = kUpstreamKey;
+    if (talk_secs_ > 0) sim_options.talk_secs = talk_secs_;
     simulator_ = std::make_unique<sim::Simulator>(std::move(sim_options), sim_clock_, scheduler_);
     simulator_->AddRoutes(sim_router_);
     sim_dispatcher_ = std::make_unique<http::Dispatcher>(
@@ -75,7 +81,18 @@ class ConversationRoutesTest : public ::testing::Test {
     http::ServerOptions sim_server{.host = "127.0.0.1", .port = 0};
     sim_server.server_name = "uvicorn";
     sim_served_ = std::make_unique<ServedRouter>(runtime_, *sim_dispatcher_, sim_server);
+    StartGateway(std::move(options), std::move(upstream_key));
+  }
 
+  // The gateway over a stand-in upstream served from `upstream_router` instead of the simulator.
+  void ServeOver(const http::Router& upstream_router) {
+    sim_dispatcher_ = std::make_unique<http::Dispatcher>(upstream_router, http::DispatchOptions{});
+    sim_served_ = std::make_unique<ServedRouter>(
+        runtime_, *sim_dispatcher_, http::ServerOptions{.host = "127.0.0.1", .port = 0});
+    StartGateway({}, kUpstreamKey);
+  }
+
+  void StartGateway(ConversationRoutesOptions options, std::string upstream_key) {
     upstream::ElevenLabsOptions client_options;
     client_options.base_url = "http://127.0.0.1:" + std::to_string(sim_served_->port());
     client_options.api_key = std::move(upstream_key);
@@ -161,6 +178,7 @@ class ConversationRoutesTest : public ::testing::Test {
     ASSERT_TRUE(response && response->status == 200) << (response ? response->body : "");
   }
 
+  int talk_secs_ = 0;  // 0 = the simulator's default
   core::ManualClock sim_clock_{core::SystemTime(std::chrono::seconds(1'790'000'000))};
   core::SystemClock wall_clock_;
   net::Runtime runtime_{2};
@@ -491,6 +509,207 @@ TEST_F(ConversationRoutesTest, AWrongUpstreamKeyIs502AuthFailed) {
     EXPECT_EQ(response.status, 502) << target << ": " << response.body;
     EXPECT_EQ(ErrorCode(response), "upstream_auth_failed") << target;
   }
+}
+
+TEST_F(ConversationRoutesTest, ALongRecordingIsStreamedWithTheUpstreamsLength) {
+  talk_secs_ = 90;  // a recording of several 64 KiB chunks
+  Serve();
+  const std::string id = PlaceCall();
+  sim_clock_.Advance(120s);
+
+  const HttpResponse direct = Upstream("/v1/convai/conversations/" + id + "/audio");
+  ASSERT_EQ(direct.status, 200);
+  ASSERT_GT(direct.body.size(), 4u * 64 * 1024);
+  EXPECT_EQ(direct.Header("content-length"), std::to_string(direct.body.size()));
+
+  for (int i = 0; i < 2; ++i) {  // the second over the pooled upstream connection
+    const HttpResponse audio = Get("/api/conversations/" + id + "/audio");
+    ASSERT_EQ(audio.status, 200) << audio.body.substr(0, 200);
+    EXPECT_EQ(audio.Header("content-type"), "audio/mpeg");
+    EXPECT_EQ(audio.Header("content-length"), std::to_string(direct.body.size()));
+    EXPECT_EQ(audio.Header("transfer-encoding"), "");
+    EXPECT_EQ(audio.Header("content-disposition"), "inline; filename=\"" + id + ".mp3\"");
+    EXPECT_TRUE(audio.body == direct.body) << "the recording's bytes, unchanged";
+  }
+  EXPECT_EQ(Journal("/v1/convai/conversations/" + id + "/audio").size(), 3u);
+}
+
+// Opens once the test says so: what the stand-in upstream waits on between chunks.
+class Gate {
+ public:
+  void Run(std::function<void(bool fail)> task) {
+    std::unique_lock lock(mutex_);
+    if (!open_) {
+      waiting_.push_back(std::move(task));
+      return;
+    }
+    const bool fail = fail_;
+    lock.unlock();
+    task(fail);
+  }
+  void Open(bool fail) {
+    std::vector<std::function<void(bool)>> waiting;
+    {
+      std::lock_guard lock(mutex_);
+      open_ = true;
+      fail_ = fail;
+      waiting.swap(waiting_);
+    }
+    for (auto& task : waiting)
+      task(fail);
+  }
+
+ private:
+  std::mutex mutex_;
+  bool open_ = false;
+  bool fail_ = false;
+  std::vector<std::function<void(bool)>> waiting_;
+};
+
+// A recording of unknown length (sent chunked): the first 16 KiB at once, the rest only once the
+// gate opens (or an error then, when it opens failing).
+class GatedRecording final : public http::BodyStream,
+                             public std::enable_shared_from_this<GatedRecording> {
+ public:
+  GatedRecording(std::shared_ptr<const std::string> bytes, std::shared_ptr<Gate> gate)
+      : bytes_(std::move(bytes)), gate_(std::move(gate)) {}
+  std::optional<std::uint64_t> Length() const override { return std::nullopt; }
+  void Next(NextCallback done) override {
+    if (offset_ == 0) return Serve(std::move(done));
+    gate_->Run([self = shared_from_this(), done = std::move(done)](bool fail) mutable {
+      if (fail) return done(http::BodyChunk::Error("the upstream broke down"));
+      self->Serve(std::move(done));
+    });
+  }
+
+ private:
+  void Serve(NextCallback done) {
+    if (offset_ >= bytes_->size()) return done(http::BodyChunk::End());
+    const std::size_t n = std::min<std::size_t>(16 * 1024, bytes_->size() - offset_);
+    std::string piece = bytes_->substr(offset_, n);
+    offset_ += n;
+    done(http::BodyChunk::Data(std::move(piece)));
+  }
+
+  std::shared_ptr<const std::string> bytes_;
+  std::shared_ptr<Gate> gate_;
+  std::size_t offset_ = 0;
+};
+
+// What a chunked body carries so far (a chunk still arriving counts with its bytes so far);
+// `complete` says whether the last chunk was seen.
+std::string DecodeChunked(std::string_view wire, bool& complete) {
+  std::string body;
+  complete = false;
+  while (true) {
+    const auto line_end = wire.find("\r\n");
+    if (line_end == std::string_view::npos) return body;
+    const std::size_t size = std::stoul(std::string(wire.substr(0, line_end)), nullptr, 16);
+    wire.remove_prefix(line_end + 2);
+    if (size == 0) {
+      complete = true;
+      return body;
+    }
+    body += wire.substr(0, std::min(size, wire.size()));
+    if (wire.size() < size + 2) return body;
+    wire.remove_prefix(size + 2);
+  }
+}
+
+// The response head (lower-cased) and the raw bytes after it.
+struct Wire {
+  std::string head;
+  std::string rest;
+};
+Wire SplitHead(const std::string& raw) {
+  const auto end = raw.find("\r\n\r\n");
+  if (end == std::string::npos) return {};
+  Wire wire{raw.substr(0, end + 2), raw.substr(end + 4)};
+  for (char& c : wire.head)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return wire;
+}
+
+class StreamingRoutesTest : public ConversationRoutesTest {
+ protected:
+  void SetUp() override {
+    std::string bytes(300'000, '\0');
+    for (std::size_t i = 0; i < bytes.size(); ++i)
+      bytes[i] = static_cast<char>(i * 31 % 251);
+    recording_ = std::make_shared<const std::string>(std::move(bytes));
+    upstream_router_.Add(
+        "GET", "/v1/convai/conversations/{conversation_id}/audio",
+        [this](http::Request, http::Responder responder) {
+          responder.Send(http::Response::Stream(
+              200, "audio/mpeg", std::make_shared<GatedRecording>(recording_, gate_)));
+        });
+    ServeOver(upstream_router_);
+  }
+
+  // Sends the request and reads until the head and the first 16 KiB of the recording (what the
+  // upstream sends before waiting on the gate) have arrived; returns the raw bytes so far.
+  std::string StartDownload(TcpConnection& connection) {
+    EXPECT_TRUE(
+        connection.Send("GET /api/conversations/conv_streamed/audio HTTP/1.1\r\nHost: x\r\n"
+                        "X-API-Key: " +
+                        std::string(kGatewayKey) + "\r\nConnection: close\r\n\r\n"));
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    std::string raw;
+    std::string byte;
+    while (true) {
+      bool complete = false;
+      const Wire wire = SplitHead(raw);
+      if (!wire.head.empty() && DecodeChunked(wire.rest, complete).size() >= 16 * 1024) break;
+      if (!connection.ReadExact(1, byte, deadline)) {
+        ADD_FAILURE() << "the first chunk did not reach the client while the upstream waits";
+        break;
+      }
+      raw += byte;
+    }
+    return raw;
+  }
+
+  http::Router upstream_router_;
+  std::shared_ptr<const std::string> recording_;
+  std::shared_ptr<Gate> gate_ = std::make_shared<Gate>();
+};
+
+TEST_F(StreamingRoutesTest, TheFirstBytesArriveBeforeTheUpstreamHasFinished) {
+  TcpConnection connection(gateway_->port());
+  std::string raw = StartDownload(connection);
+  Wire wire = SplitHead(raw);
+  EXPECT_NE(wire.head.find("transfer-encoding: chunked"), std::string::npos)
+      << "the upstream sent no length, so neither does the gateway: " << wire.head;
+  EXPECT_NE(wire.head.find("content-type: audio/mpeg"), std::string::npos) << wire.head;
+  bool complete = false;
+  EXPECT_EQ(DecodeChunked(wire.rest, complete).substr(0, 16 * 1024),
+            recording_->substr(0, 16 * 1024));
+  EXPECT_FALSE(complete);
+
+  gate_->Open(false);
+  bool closed = false;
+  raw += connection.ReadUntilClosed(10s, &closed);
+  EXPECT_TRUE(closed);
+  wire = SplitHead(raw);
+  const std::string body = DecodeChunked(wire.rest, complete);
+  EXPECT_TRUE(complete) << "a complete chunked body";
+  EXPECT_TRUE(body == *recording_);
+}
+
+TEST_F(StreamingRoutesTest, AnUpstreamFailureMidBodyCutsTheDownload) {
+  TcpConnection connection(gateway_->port());
+  std::string raw = StartDownload(connection);
+  gate_->Open(true);
+  bool closed = false;
+  raw += connection.ReadUntilClosed(10s, &closed);
+  EXPECT_TRUE(closed) << "the gateway ends the connection";
+  bool complete = true;
+  const std::string body = DecodeChunked(SplitHead(raw).rest, complete);
+  EXPECT_FALSE(complete) << "no last chunk: the client can tell the recording is incomplete";
+  EXPECT_EQ(body, recording_->substr(0, body.size()));
+  // The gateway keeps serving.
+  const HttpResponse missing = Get("/api/conversations/conv_x");
+  EXPECT_EQ(missing.status, 404);
 }
 
 }  // namespace

@@ -314,5 +314,79 @@ TEST_F(ElevenLabsClientTest, OverHttpsWithAConfiguredCaBundle) {
   EXPECT_TRUE(Value(url).starts_with("wss://")) << Value(url);
 }
 
+// Pulls a stream to its end on the test thread; nullopt (and a test failure) on an error chunk.
+std::optional<std::string> ReadAll(http::BodyStream& body, std::size_t* largest_chunk = nullptr) {
+  std::string bytes;
+  while (true) {
+    std::promise<http::BodyChunk> promise;
+    auto future = promise.get_future();
+    body.Next([&promise](http::BodyChunk chunk) { promise.set_value(std::move(chunk)); });
+    http::BodyChunk chunk = future.get();
+    if (chunk.kind == http::BodyChunk::Kind::kEnd) return bytes;
+    if (chunk.kind == http::BodyChunk::Kind::kError) {
+      ADD_FAILURE() << "stream error: " << chunk.error;
+      return std::nullopt;
+    }
+    if (largest_chunk != nullptr) *largest_chunk = std::max(*largest_chunk, chunk.data.size());
+    bytes += chunk.data;
+  }
+}
+
+TEST_F(ElevenLabsClientTest, AudioCanBeStreamed) {
+  Serve();
+  auto& client = Client({}, {.stream_chunk_bytes = 8192});
+  const auto placed =
+      Wait<boost::json::object>([&](auto done) { client.OutboundCall(false, kCall, done); });
+  const std::string id(Value(placed).at("conversation_id").as_string());
+  sim_clock_.Advance(40s);
+  auto direct = Fetch(served_->port(), "GET", "/v1/convai/conversations/" + id + "/audio",
+                      {{"xi-api-key", kKey}});
+  ASSERT_TRUE(direct && direct->status == 200);
+
+  auto opened = Wait<AudioStream>([&](auto done) { client.OpenConversationAudio(id, done); });
+  ASSERT_TRUE(std::holds_alternative<AudioStream>(opened));
+  AudioStream& audio = std::get<AudioStream>(opened);
+  EXPECT_EQ(audio.content_type, "audio/mpeg");
+  ASSERT_TRUE(audio.body);
+  EXPECT_EQ(audio.body->Length(), std::optional<std::uint64_t>(direct->body.size()));
+  std::size_t largest = 0;
+  EXPECT_EQ(ReadAll(*audio.body, &largest), direct->body);
+  EXPECT_LE(largest, 8192u);
+  EXPECT_GT(direct->body.size(), 8192u);
+  const auto journal = Journal("/v1/convai/conversations/" + id + "/audio");
+  ASSERT_EQ(journal.size(), 2u);
+  EXPECT_EQ(journal[1].at("headers").at("xi-api-key"), "***");
+}
+
+TEST_F(ElevenLabsClientTest, StreamedAudioErrorsAreParsedAndRetriedBeforeTheStream) {
+  Serve();
+  auto& client = Client();
+  const auto missing =
+      Error(Wait<AudioStream>([&](auto done) { client.OpenConversationAudio("conv_nope", done); }));
+  EXPECT_EQ(missing.kind, ApiError::Kind::kStatus);
+  EXPECT_EQ(missing.upstream_status, 404);
+  EXPECT_EQ(missing.code, "conversation_not_found") << missing.message;
+  EXPECT_FALSE(missing.request_id.empty());
+
+  const auto placed =
+      Wait<boost::json::object>([&](auto done) { client.OutboundCall(false, kCall, done); });
+  const std::string id(Value(placed).at("conversation_id").as_string());
+  sim_clock_.Advance(40s);
+  const std::string path = "/v1/convai/conversations/" + id + "/audio";
+  Fault(R"({"route":"GET /v1/convai/conversations/{conversation_id}/audio","count":2,)"
+        R"("status":503})");
+  auto opened = Wait<AudioStream>([&](auto done) { client.OpenConversationAudio(id, done); });
+  ASSERT_TRUE(std::holds_alternative<AudioStream>(opened)) << Error(opened).message;
+  EXPECT_TRUE(ReadAll(*std::get<AudioStream>(opened).body));
+  EXPECT_EQ(Journal(path).size(), 3u) << "two 503s retried, then the stream";
+
+  Fault(R"({"route":"GET /v1/convai/conversations/{conversation_id}/audio","count":5,)"
+        R"("html":true})");
+  const auto html =
+      Error(Wait<AudioStream>([&](auto done) { client.OpenConversationAudio(id, done); }));
+  EXPECT_EQ(html.kind, ApiError::Kind::kBadResponse);
+  EXPECT_EQ(Journal(path).size(), 6u);
+}
+
 }  // namespace
 }  // namespace callgate::upstream

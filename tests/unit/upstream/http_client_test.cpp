@@ -377,5 +377,308 @@ TEST_F(HttpClientTest, ClosedWithoutAnswerIsConnectionLost) {
   EXPECT_TRUE(failure.request_sent);
 }
 
+// ---- Streamed responses (SendStreamed) ----
+
+std::variant<HttpStreamedResponse, HttpFailure> OpenAndWait(HttpClient& client,
+                                                            HttpRequest request) {
+  std::promise<HttpStreamedOutcome> promise;
+  auto future = promise.get_future();
+  client.SendStreamed(std::move(request), [&promise](HttpStreamedOutcome outcome) {
+    promise.set_value(std::move(outcome));
+  });
+  return future.get();
+}
+
+HttpStreamedResponse Opened(HttpStreamedOutcome outcome) {
+  if (auto* failure = std::get_if<HttpFailure>(&outcome)) {
+    ADD_FAILURE() << "request failed: " << ToString(failure->kind) << ": " << failure->message;
+    return {};
+  }
+  return std::move(std::get<HttpStreamedResponse>(outcome));
+}
+
+http::BodyChunk Pull(http::BodyStream& body) {
+  std::promise<http::BodyChunk> promise;
+  auto future = promise.get_future();
+  body.Next([&promise](http::BodyChunk chunk) { promise.set_value(std::move(chunk)); });
+  return future.get();
+}
+
+// Pulls `body` to its end, checking every byte against `expected` as it goes (nothing is kept).
+struct Drained {
+  std::size_t bytes = 0;
+  std::size_t chunks = 0;
+  std::size_t largest_chunk = 0;
+  bool matches = true;
+  std::optional<std::string> error;
+};
+Drained Drain(http::BodyStream& body, const std::string& expected) {
+  Drained drained;
+  while (true) {
+    http::BodyChunk chunk = Pull(body);
+    if (chunk.kind == http::BodyChunk::Kind::kEnd) break;
+    if (chunk.kind == http::BodyChunk::Kind::kError) {
+      drained.error = chunk.error;
+      break;
+    }
+    EXPECT_FALSE(chunk.data.empty());
+    if (expected.compare(drained.bytes, chunk.data.size(), chunk.data) != 0) {
+      drained.matches = false;
+    }
+    drained.bytes += chunk.data.size();
+    drained.largest_chunk = std::max(drained.largest_chunk, chunk.data.size());
+    ++drained.chunks;
+  }
+  return drained;
+}
+
+std::shared_ptr<const std::string> BigBody(std::size_t size) {
+  std::string bytes(size, '\0');
+  for (std::size_t i = 0; i < size; ++i)
+    bytes[i] = static_cast<char>('A' + (i * 7 + i / 4096) % 26);
+  return std::make_shared<const std::string>(std::move(bytes));
+}
+
+// A body of unknown length (sent chunked), produced inline from `source` in 10000-byte pieces.
+class UnknownLengthStream final : public http::BodyStream {
+ public:
+  explicit UnknownLengthStream(std::shared_ptr<const std::string> source)
+      : source_(std::move(source)) {}
+  std::optional<std::uint64_t> Length() const override { return std::nullopt; }
+  void Next(NextCallback done) override {
+    if (offset_ >= source_->size()) return done(http::BodyChunk::End());
+    const std::size_t n = std::min<std::size_t>(10'000, source_->size() - offset_);
+    std::string piece = source_->substr(offset_, n);
+    offset_ += n;
+    done(http::BodyChunk::Data(std::move(piece)));
+  }
+
+ private:
+  std::shared_ptr<const std::string> source_;
+  std::size_t offset_ = 0;
+};
+
+constexpr std::size_t kTwentyMegabytes = 20 * 1024 * 1024;
+
+TEST_F(HttpClientTest, StreamedBodyIsPulledInBoundedChunksAndTheConnectionIsReused) {
+  const auto big = BigBody(kTwentyMegabytes);
+  router_.Add("GET", "/large", [big](http::Request, http::Responder responder) {
+    responder.Send(
+        http::Response::Stream(200, "audio/mpeg", http::MakeStringBodyStream(big, 1024 * 1024)));
+  });
+  auto& server = Serve();
+  auto& client = Client();  // max_response_bytes (16 MiB) applies to Send(), not to streams
+  HttpStreamedResponse response = Opened(OpenAndWait(client, {.url = Url("/large")}));
+  ASSERT_TRUE(response.body);
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.headers.Get("Content-Type").value_or(""), "audio/mpeg");
+  EXPECT_EQ(response.body->Length(), std::optional<std::uint64_t>(kTwentyMegabytes));
+  const Drained drained = Drain(*response.body, *big);
+  EXPECT_FALSE(drained.error) << *drained.error;
+  EXPECT_EQ(drained.bytes, kTwentyMegabytes);
+  EXPECT_TRUE(drained.matches);
+  EXPECT_LE(drained.largest_chunk, HttpClientOptions{}.stream_chunk_bytes)
+      << "the server wrote 1 MiB pieces; the client hands out at most 64 KiB at a time";
+  EXPECT_GE(drained.chunks, kTwentyMegabytes / HttpClientOptions{}.stream_chunk_bytes);
+  response.body.reset();
+
+  // Read to its end, the connection went back to the pool.
+  ASSERT_EQ(ResponseOf(SendAndWait(client, {.url = Url("/echo")})).status, 200);
+  EXPECT_EQ(Metric(server.registry(), "callgate_http_connections_total"), 1);
+}
+
+TEST_F(HttpClientTest, ChunkedStreamedBodyHasNoLength) {
+  const auto source = BigBody(300'000);
+  router_.Add("GET", "/chunked", [source](http::Request, http::Responder responder) {
+    responder.Send(http::Response::Stream(200, "application/octet-stream",
+                                          std::make_shared<UnknownLengthStream>(source)));
+  });
+  auto& server = Serve();
+  auto& client = Client({.stream_chunk_bytes = 4096});
+  for (int i = 0; i < 2; ++i) {
+    HttpStreamedResponse response = Opened(OpenAndWait(client, {.url = Url("/chunked")}));
+    ASSERT_TRUE(response.body);
+    EXPECT_EQ(response.headers.Get("Transfer-Encoding").value_or(""), "chunked");
+    EXPECT_FALSE(response.body->Length());
+    const Drained drained = Drain(*response.body, *source);
+    EXPECT_FALSE(drained.error);
+    EXPECT_EQ(drained.bytes, source->size());
+    EXPECT_TRUE(drained.matches);
+    EXPECT_LE(drained.largest_chunk, 4096u);
+  }
+  EXPECT_EQ(Metric(server.registry(), "callgate_http_connections_total"), 1);
+}
+
+TEST_F(HttpClientTest, AnAbandonedStreamClosesItsConnection) {
+  const auto big = BigBody(kTwentyMegabytes);
+  router_.Add("GET", "/large", [big](http::Request, http::Responder responder) {
+    responder.Send(http::Response::Stream(200, "audio/mpeg", http::MakeStringBodyStream(big)));
+  });
+  auto& server = Serve();
+  auto& client = Client();
+  {
+    HttpStreamedResponse response = Opened(OpenAndWait(client, {.url = Url("/large")}));
+    ASSERT_TRUE(response.body);
+    const http::BodyChunk first = Pull(*response.body);
+    ASSERT_EQ(first.kind, http::BodyChunk::Kind::kData);
+    EXPECT_EQ(big->compare(0, first.data.size(), first.data), 0);
+  }  // dropped after one chunk: the rest is not wanted
+  ASSERT_TRUE(callgate::testing::WaitFor(
+      [&] { return Metric(server.registry(), "callgate_http_connections_open") == 0; }, 10s))
+      << "the server saw the connection close";
+  ASSERT_EQ(ResponseOf(SendAndWait(client, {.url = Url("/echo")})).status, 200);
+  EXPECT_EQ(Metric(server.registry(), "callgate_http_connections_total"), 2)
+      << "a connection with an unread body is never reused";
+}
+
+TEST_F(HttpClientTest, StreamedErrorAnswersAndHeadResponses) {
+  router_.Add("GET", "/missing", [](http::Request, http::Responder responder) {
+    responder.Send(http::Response::Json(404, {{"detail", "Not Found"}}));
+  });
+  auto& server = Serve();
+  auto& client = Client();
+  HttpStreamedResponse missing = Opened(OpenAndWait(client, {.url = Url("/missing")}));
+  ASSERT_TRUE(missing.body);
+  EXPECT_EQ(missing.status, 404);
+  std::promise<std::optional<std::string>> whole;
+  http::ReadWholeBody(missing.body, 1024, [&whole](std::optional<std::string> bytes, std::string) {
+    whole.set_value(std::move(bytes));
+  });
+  EXPECT_EQ(whole.get_future().get(), std::optional<std::string>(R"({"detail":"Not Found"})"));
+  missing.body.reset();
+
+  HttpStreamedResponse head =
+      Opened(OpenAndWait(client, {.method = "HEAD", .url = Url("/missing")}));
+  ASSERT_TRUE(head.body);
+  EXPECT_EQ(head.status, 404);
+  EXPECT_EQ(head.body->Length(), std::optional<std::uint64_t>(0)) << "a HEAD answer has no body";
+  EXPECT_EQ(Pull(*head.body).kind, http::BodyChunk::Kind::kEnd);
+  head.body.reset();
+  ASSERT_EQ(ResponseOf(SendAndWait(client, {.url = Url("/echo")})).status, 200);
+  EXPECT_EQ(Metric(server.registry(), "callgate_http_connections_total"), 1);
+}
+
+TEST_F(HttpClientTest, AnnouncedBodyOverTheStreamLimitFailsUpFront) {
+  const auto big = BigBody(100'000);
+  router_.Add("GET", "/big-stream", [big](http::Request, http::Responder responder) {
+    responder.Send(http::Response::Stream(200, "audio/mpeg", http::MakeStringBodyStream(big)));
+  });
+  Serve();
+  auto& client = Client();
+  const auto outcome =
+      OpenAndWait(client, {.url = Url("/big-stream"), .max_response_bytes = 50'000});
+  ASSERT_TRUE(std::holds_alternative<HttpFailure>(outcome));
+  EXPECT_EQ(std::get<HttpFailure>(outcome).kind, HttpFailure::Kind::kResponseTooLarge);
+}
+
+// A body that stops after its first chunk and never ends (answered at the end of the test).
+class StallingStream final : public http::BodyStream {
+ public:
+  explicit StallingStream(std::shared_ptr<std::vector<NextCallback>> parked)
+      : parked_(std::move(parked)) {}
+  std::optional<std::uint64_t> Length() const override { return std::nullopt; }
+  void Next(NextCallback done) override {
+    if (sent_++ == 0) return done(http::BodyChunk::Data("first"));
+    parked_->push_back(std::move(done));
+  }
+
+ private:
+  std::shared_ptr<std::vector<NextCallback>> parked_;
+  int sent_ = 0;
+};
+
+TEST_F(HttpClientTest, AStalledBodyTimesOutPerChunk) {
+  auto parked = std::make_shared<std::vector<http::BodyStream::NextCallback>>();
+  router_.Add("GET", "/stalls", [parked](http::Request, http::Responder responder) {
+    responder.Send(
+        http::Response::Stream(200, "audio/mpeg", std::make_shared<StallingStream>(parked)));
+  });
+  Serve({.host = "127.0.0.1", .port = 0, .body_timeout = 1s});  // the server gives up too
+  auto& client = Client();
+  HttpStreamedResponse response =
+      Opened(OpenAndWait(client, {.url = Url("/stalls"), .read_timeout = 300ms}));
+  ASSERT_TRUE(response.body);
+  const Drained drained = Drain(*response.body, "first");
+  EXPECT_EQ(drained.bytes, 5u);
+  ASSERT_TRUE(drained.error);
+  EXPECT_NE(drained.error->find("timeout"), std::string::npos) << *drained.error;
+}
+
+TEST_F(HttpClientTest, TruncatedStreamIsAnError) {
+  RawServer raw("HTTP/1.1 200 OK\r\nContent-Type: audio/mpeg\r\nContent-Length: 100000\r\n\r\n" +
+                std::string(3000, 'm'));
+  auto& client = Client();
+  HttpStreamedResponse response = Opened(OpenAndWait(client, {.url = raw.Url()}));
+  ASSERT_TRUE(response.body);
+  EXPECT_EQ(response.body->Length(), std::optional<std::uint64_t>(100'000));
+  const Drained drained = Drain(*response.body, std::string(3000, 'm'));
+  EXPECT_EQ(drained.bytes, 3000u);
+  EXPECT_TRUE(drained.matches);
+  ASSERT_TRUE(drained.error) << "the body ended before its Content-Length";
+  EXPECT_NE(drained.error->find("truncated"), std::string::npos) << *drained.error;
+
+  RawServer chunked(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n400\r\nabc");
+  HttpStreamedResponse cut = Opened(OpenAndWait(client, {.url = chunked.Url()}));
+  ASSERT_TRUE(cut.body);
+  const Drained partial = Drain(*cut.body, "helloabc");
+  EXPECT_TRUE(partial.error) << "no last chunk";
+  EXPECT_TRUE(partial.matches);
+}
+
+TEST_F(HttpClientTest, StreamingFailuresBeforeTheHeadAreFailures) {
+  auto& client = Client();
+  const auto refused =
+      OpenAndWait(client, {.url = "http://127.0.0.1:" + std::to_string(UnusedPort()) + "/audio"});
+  ASSERT_TRUE(std::holds_alternative<HttpFailure>(refused));
+  EXPECT_EQ(std::get<HttpFailure>(refused).kind, HttpFailure::Kind::kConnect);
+  EXPECT_FALSE(std::get<HttpFailure>(refused).request_sent);
+  RawServer garbage("<html>502 Bad Gateway</html>\r\n\r\n");
+  const auto bad = OpenAndWait(client, {.url = garbage.Url()});
+  ASSERT_TRUE(std::holds_alternative<HttpFailure>(bad));
+  EXPECT_EQ(std::get<HttpFailure>(bad).kind, HttpFailure::Kind::kBadResponse);
+}
+
+// The default SendStreamed, for fakes: Send()'s whole body served from memory.
+class WholeBodyClient final : public HttpClient {
+ public:
+  void Send(HttpRequest, HttpCallback done) override {
+    HttpResponse response;
+    response.status = 200;
+    response.headers.Set("Content-Type", "audio/mpeg");
+    response.body = "whole body";
+    done(std::move(response));
+  }
+};
+
+TEST(HttpClientDefaults, SendStreamedServesSendsBody) {
+  WholeBodyClient client;
+  HttpStreamedResponse response = Opened(OpenAndWait(client, {.url = "http://x/"}));
+  ASSERT_TRUE(response.body);
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.body->Length(), std::optional<std::uint64_t>(10));
+  const Drained drained = Drain(*response.body, "whole body");
+  EXPECT_EQ(drained.bytes, 10u);
+  EXPECT_TRUE(drained.matches);
+}
+
+TEST_F(HttpsClientTest, StreamsOverTls) {
+  const auto big = BigBody(3 * 1024 * 1024);
+  router_.Add("GET", "/large", [big](http::Request, http::Responder responder) {
+    responder.Send(http::Response::Stream(200, "audio/mpeg", http::MakeStringBodyStream(big)));
+  });
+  ServeTls("DNS:localhost,IP:127.0.0.1");
+  auto& client = Client({.ca_file = cert_.cert_file});
+  for (int i = 0; i < 2; ++i) {
+    HttpStreamedResponse response = Opened(OpenAndWait(client, {.url = Url("/large", "https")}));
+    ASSERT_TRUE(response.body);
+    const Drained drained = Drain(*response.body, *big);
+    EXPECT_FALSE(drained.error);
+    EXPECT_EQ(drained.bytes, big->size());
+    EXPECT_TRUE(drained.matches);
+  }
+  EXPECT_EQ(Metric(server_->registry(), "callgate_http_connections_total"), 1);
+}
+
 }  // namespace
 }  // namespace callgate::upstream
