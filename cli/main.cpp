@@ -290,6 +290,23 @@ int main(int argc, char** argv) {
   webhooks_replay->add_option("--gateway", webhooks_command.gateway_url,
                               "Gateway base URL (default http://127.0.0.1:PORT)");
 
+  ConfigFlags talk_flags;
+  callgate::app::TalkCommand talk_command;
+  CLI::App* talk = cli.add_subcommand(
+      "talk", "Talk with an agent from this terminal (microphone and speakers, or files)");
+  talk_flags.Register(*talk);
+  talk->add_option("--agent-id", talk_command.agent_id, "Agent (default ELEVENLABS_AGENT_ID)");
+  talk->add_option("--input", talk_command.input,
+                   "device, device:NAME, file:PATH or null (default AUDIO_INPUT)");
+  talk->add_option("--output", talk_command.output,
+                   "device, device:NAME, file:PATH or null (default AUDIO_OUTPUT)");
+  talk->add_option("--var", talk_command.variables, "Dynamic variable NAME=VALUE (repeatable)");
+
+  CLI::App* audio_cmd = cli.add_subcommand("audio", "Audio devices");
+  audio_cmd->require_subcommand(1);
+  CLI::App* audio_devices =
+      audio_cmd->add_subcommand("devices", "List the audio devices (for AUDIO_INPUT=device:NAME)");
+
   cli.add_subcommand("version", "Print the version")->callback([] {
     std::printf("%s\n", callgate::app::VersionString().c_str());
   });
@@ -318,6 +335,14 @@ int main(int argc, char** argv) {
     callgate::core::SetupLogging(level, callgate::core::LogFormat::kText);
     return callgate::app::RunSimulator(sim_command);
   }
+
+  if (talk->parsed()) {
+    auto config = LoadConfig(talk_flags, exit_code);
+    if (!config) return exit_code;
+    callgate::core::SetupLogging(spdlog::level::warn, callgate::core::LogFormat::kText);
+    return callgate::app::RunTalk(*config, talk_command);
+  }
+  if (audio_devices->parsed()) return callgate::app::RunAudioDevices();
 
   if (call->parsed()) {
     auto config = LoadConfig(call_flags, exit_code);

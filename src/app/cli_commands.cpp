@@ -1,8 +1,14 @@
 #include "app/cli_commands.hpp"
 
+#include "audio/backends/device_backend.hpp"
+#include "audio/backends/monotonic_clock.hpp"
+#include "audio/backends/spec.hpp"
 #include "calls/outbound.hpp"
+#include "conversation/engine.hpp"
+#include "conversation/transport.hpp"
 #include "conversations/render.hpp"
 #include "core/clock.hpp"
+#include "core/worker.hpp"
 #include "net/asio_scheduler.hpp"
 #include "net/runtime.hpp"
 #include "upstream/elevenlabs.hpp"
@@ -11,10 +17,12 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #ifndef CALLGATE_VERSION
@@ -302,6 +310,113 @@ int RunWebhooks(const config::Config& config, const WebhooksCommand& command) {
   const auto& response = std::get<upstream::HttpResponse>(outcome);
   std::printf("%s\n", response.body.c_str());
   return response.status == 202 ? 0 : 1;
+}
+
+int RunAudioDevices() {
+  auto devices = audio::backends::ListDevices();
+  if (!devices) {
+    std::fprintf(stderr, "callgate audio devices: %s\n", devices.error().detail.c_str());
+    return 1;
+  }
+  std::printf("%s", audio::backends::FormatDeviceList(*devices).c_str());
+  if (devices->empty()) {
+    std::printf("no audio devices: use AUDIO_INPUT/AUDIO_OUTPUT=file:PATH or null\n");
+  }
+  return 0;
+}
+
+int RunTalk(const config::Config& config, const TalkCommand& command) {
+  const std::string agent_id =
+      command.agent_id.empty() ? config.elevenlabs_agent_id : command.agent_id;
+  if (agent_id.empty()) {
+    std::fprintf(stderr, "callgate talk: no agent: pass --agent-id or set ELEVENLABS_AGENT_ID\n");
+    return 2;
+  }
+  const auto input = audio::backends::ParseBackendSpec(
+      command.input.empty() ? config.audio_input.ToString() : command.input);
+  const auto output = audio::backends::ParseBackendSpec(
+      command.output.empty() ? config.audio_output.ToString() : command.output);
+  if (!input || !output) {
+    std::fprintf(stderr, "callgate talk: %s\n",
+                 (!input ? input.error() : output.error()).message.c_str());
+    return 2;
+  }
+  conversation::SessionRequest request;
+  request.agent_id = agent_id;
+  request.input = *input;
+  request.output = *output;
+  for (const std::string& assignment : command.variables) {
+    const auto equals = assignment.find('=');
+    if (equals == std::string::npos || equals == 0) {
+      std::fprintf(stderr, "callgate talk: --var expects NAME=VALUE, got '%s'\n",
+                   assignment.c_str());
+      return 2;
+    }
+    request.initiation.dynamic_variables[assignment.substr(0, equals)] =
+        assignment.substr(equals + 1);
+  }
+
+  core::SystemClock clock;
+  audio::backends::MonotonicClock audio_clock;
+  net::Runtime runtime(2);
+  net::AsioScheduler scheduler(runtime);
+  auto http = upstream::MakeHttpClient(
+      runtime, {.ca_file = config.elevenlabs_ca_file,
+                .user_agent = std::string("callgate-cli/") + CALLGATE_VERSION});
+  upstream::ElevenLabsClient api(*http, scheduler, clock,
+                                 {.base_url = config.elevenlabs_base_url,
+                                  .api_key = config.elevenlabs_api_key,
+                                  .timeout = config.upstream_timeout});
+  auto transports =
+      conversation::MakeWebSocketTransportFactory(runtime, {.ca_file = config.elevenlabs_ca_file});
+  core::Worker worker("audio", 64);
+  int exit_code = 1;
+  std::mutex print_mutex;
+  {
+    conversation::Engine engine({api, *transports, worker, clock, audio_clock}, {});
+    request.on_transcript = [&print_mutex](const conversation::TranscriptUpdate& update) {
+      if (update.kind == conversation::TranscriptUpdate::Kind::kTentative) return;
+      std::lock_guard lock(print_mutex);
+      const bool agent = update.turn.role == conversation::Turn::Role::kAgent;
+      std::printf(
+          "%s%s: %s\n",
+          update.kind == conversation::TranscriptUpdate::Kind::kCorrected ? "(corrected) " : "",
+          agent ? "Agent" : "You", update.turn.text.c_str());
+      std::fflush(stdout);
+    };
+    request.on_done = [&runtime, &exit_code,
+                       &print_mutex](const conversation::SessionStats& stats) {
+      const std::string reason = stats.end_reason ? stats.end_reason->ToString() : "ended";
+      const std::string code = stats.end_reason ? stats.end_reason->code : "";
+      exit_code = code == "stopped" || code == "agent_ended" || code == "server_closed" ? 0 : 1;
+      {
+        std::lock_guard lock(print_mutex);
+        std::fprintf(stderr, "conversation %s ended: %s\n",
+                     stats.conversation_id.empty() ? "-" : stats.conversation_id.c_str(),
+                     reason.c_str());
+      }
+      runtime.Stop();
+    };
+    auto started = engine.Start(std::move(request));
+    if (auto* error = std::get_if<conversation::StartError>(&started)) {
+      std::fprintf(stderr, "callgate talk: %s\n", error->message.c_str());
+      return 1;
+    }
+    auto session = std::get<std::shared_ptr<conversation::Session>>(started);
+    std::fprintf(stderr, "talking to %s (input %s, output %s); Ctrl-C ends the conversation\n",
+                 agent_id.c_str(), input->ToString().c_str(), output->ToString().c_str());
+    runtime.OnStopSignal([session, &runtime](int) {
+      static std::atomic<int> seen{0};
+      if (seen.fetch_add(1) > 0) {
+        runtime.Stop();  // a second Ctrl-C: now
+        return;
+      }
+      session->Stop();
+    });
+    runtime.Run();
+    // The runtime stopped (on_done or a second signal); the engine is destroyed here.
+  }
+  return exit_code;
 }
 
 }  // namespace callgate::app

@@ -39,4 +39,18 @@ struct WebhooksCommand {
 };
 int RunWebhooks(const config::Config& config, const WebhooksCommand& command);
 
+// `callgate talk`: a live conversation with an agent from the terminal (microphone and
+// speakers by default, or file:/null endpoints), the transcript shown as it happens; Ctrl-C
+// ends it cleanly (close 1000).
+struct TalkCommand {
+  std::string agent_id;                // empty = ELEVENLABS_AGENT_ID
+  std::string input;                   // empty = AUDIO_INPUT
+  std::string output;                  // empty = AUDIO_OUTPUT
+  std::vector<std::string> variables;  // "name=value"
+};
+int RunTalk(const config::Config& config, const TalkCommand& command);
+
+// `callgate audio devices`: the PortAudio devices, for AUDIO_INPUT=device:NAME.
+int RunAudioDevices();
+
 }  // namespace callgate::app
