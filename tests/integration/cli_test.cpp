@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -68,6 +70,38 @@ TEST(Cli, CallWaitsForTheEndAndPrintsTheTranscript) {
                       {{"xi-api-key", sim.api_key()}});
   ASSERT_TRUE(direct && direct->status == 200);
   EXPECT_EQ(bytes, direct->body);
+}
+
+TEST(Cli, TalkShowsTheTranscriptLiveAndCtrlCEndsCleanly) {
+  SimProcess sim;
+  ASSERT_TRUE(sim.started()) << sim.Output();
+  TempDir dir;
+  const auto wav = dir.path() / "talk.wav";
+  ChildProcess talk(
+      {.args = {CallgateBinary(), "talk", "--input", "null", "--output", "file:" + wav.string(),
+                "--var", "purpose=a terminal test"},
+       .environment = {{"ELEVENLABS_BASE_URL", "http://127.0.0.1:" + std::to_string(sim.port())},
+                       {"ELEVENLABS_API_KEY", sim.api_key()},
+                       {"ELEVENLABS_AGENT_ID", "agent_sim_default"}},
+       .working_dir = dir.path(),
+       .log_file = dir.path() / "talk.log"});
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return talk.Output().find("Agent: Hello! I'm calling about a terminal test.") !=
+               std::string::npos;
+      },
+      30s))
+      << talk.Output();
+  // Some of the agent's audio is in the file, then Ctrl-C.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::error_code ec;
+        return std::filesystem::file_size(wav, ec) > 16000 && !ec;
+      },
+      30s));
+  talk.Signal(SIGINT);
+  EXPECT_EQ(talk.WaitExit(30s), 0) << talk.Output();
+  EXPECT_NE(talk.Output().find("ended: stopped"), std::string::npos) << talk.Output();
 }
 
 TEST(Cli, ErrorsAreClearAndExitCodesDistinguishUsageFromFailure) {
