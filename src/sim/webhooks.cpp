@@ -1,5 +1,6 @@
 #include "sim/webhooks.hpp"
 
+#include "core/base64.hpp"
 #include "core/ids.hpp"
 
 #include <openssl/evp.h>
@@ -21,15 +22,6 @@ constexpr const char* kInitiationFailure = "call_initiation_failure";
 constexpr int kMaxAttempts = 5;
 constexpr int kDisableAfterFailures = 10;
 constexpr std::int64_t kSevenDays = 7 * 24 * 3600;
-
-std::string Base64(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()),
-                                static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
 
 http::Response BadRequest(std::string message) {
   return http::Response::Json(400, {{"detail", std::move(message)}});
@@ -102,7 +94,7 @@ boost::json::object AudioEvent(const Simulator::EndedConversation& ended,
           {"data",
            {{"agent_id", ended.agent_id},
             {"conversation_id", ended.conversation_id},
-            {"full_audio", Base64(mp3)}}}};
+            {"full_audio", core::Base64Encode(mp3)}}}};
 }
 
 boost::json::object InitiationFailureEvent(const Simulator::EndedConversation& ended,

@@ -1,27 +1,14 @@
 #include "webhook/reconciler.hpp"
 
+#include "core/base64.hpp"
 #include "webhook/event.hpp"
 
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <boost/json/serialize.hpp>
 
 #include <mutex>
 
 namespace callgate::webhook {
-namespace {
-
-std::string Base64(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()),
-                                static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-}  // namespace
-
 // Callbacks may arrive after Stop() or from inside another callback (an inbox refusal is
 // answered inline): they take the recursive mutex and return when the reconciler is gone.
 struct Reconciler::State {
@@ -170,7 +157,7 @@ void Reconciler::Fetch(std::string conversation_id, int attempt) {
                 {"data",
                  {{"agent_id", agent_id},
                   {"conversation_id", id},
-                  {"full_audio", Base64(std::get<upstream::Audio>(mp3).bytes)}}}};
+                  {"full_audio", core::Base64Encode(std::get<upstream::Audio>(mp3).bytes)}}}};
             std::string audio_raw = boost::json::serialize(audio_payload);
             auto audio_event = ParseEvent(audio_raw);
             if (!audio_event) return;
