@@ -6,6 +6,17 @@
 
 namespace callgate::app {
 
+conversation::EngineOptions EngineOptionsFrom(const config::Config& config) {
+  conversation::EngineOptions options;
+  options.session.audio.chunk = config.audio_chunk;
+  options.echo = config.audio_echo_cancellation == "on" ? audio::backends::EchoCancellationMode::kOn
+                 : config.audio_echo_cancellation == "off"
+                     ? audio::backends::EchoCancellationMode::kOff
+                     : audio::backends::EchoCancellationMode::kAuto;
+  options.max_sessions = config.max_live_sessions;
+  return options;
+}
+
 void HttpTransport::Post(std::string url, std::vector<std::pair<std::string, std::string>> headers,
                          std::string body,
                          std::function<void(int status, std::string error)> done) {

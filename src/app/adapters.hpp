@@ -5,6 +5,8 @@
 #pragma once
 
 #include "calls/ledger.hpp"
+#include "config/config.hpp"
+#include "conversation/engine.hpp"
 #include "upstream/http_client.hpp"
 #include "webhook/forwarder.hpp"
 #include "webhook/inbox.hpp"
@@ -14,6 +16,10 @@
 #include <string>
 
 namespace callgate::app {
+
+// The session engine's options from the configuration (AUDIO_CHUNK_MS,
+// AUDIO_ECHO_CANCELLATION, MAX_LIVE_SESSIONS); used by serve and talk.
+conversation::EngineOptions EngineOptionsFrom(const config::Config& config);
 
 class HttpTransport final : public webhook::Transport {
  public:

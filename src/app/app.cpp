@@ -233,7 +233,9 @@ int Serve(const config::Config& config, const ServeOptions& options) {
       conversation::MakeWebSocketTransportFactory(runtime, {.ca_file = config.elevenlabs_ca_file});
   core::Worker audio_worker("audio", 256);
   audio::backends::MonotonicClock audio_clock;
-  conversation::Engine engine({elevenlabs, *transports, audio_worker, clock, audio_clock}, {});
+  const conversation::EngineOptions engine_options = EngineOptionsFrom(config);
+  conversation::Engine engine({elevenlabs, *transports, audio_worker, clock, audio_clock},
+                              engine_options);
   dialer::SessionStore session_store(*database);
   dialer::Dialer dialer_routes(engine, session_store,
                                {.default_agent_id = config.elevenlabs_agent_id,

@@ -1,5 +1,7 @@
 #include "app/cli_commands.hpp"
 
+#include "app/adapters.hpp"
+
 #include "audio/backends/device_backend.hpp"
 #include "audio/backends/monotonic_clock.hpp"
 #include "audio/backends/spec.hpp"
@@ -373,7 +375,8 @@ int RunTalk(const config::Config& config, const TalkCommand& command) {
   int exit_code = 1;
   std::mutex print_mutex;
   {
-    conversation::Engine engine({api, *transports, worker, clock, audio_clock}, {});
+    const conversation::EngineOptions engine_options = EngineOptionsFrom(config);
+    conversation::Engine engine({api, *transports, worker, clock, audio_clock}, engine_options);
     request.on_transcript = [&print_mutex](const conversation::TranscriptUpdate& update) {
       if (update.kind == conversation::TranscriptUpdate::Kind::kTentative) return;
       std::lock_guard lock(print_mutex);

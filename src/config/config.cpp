@@ -571,7 +571,7 @@ std::optional<ConfigError> SetString(std::string_view raw, std::string& out) {
   return std::nullopt;
 }
 
-constexpr std::array<Codec, 36> kCodecs = {{
+constexpr std::array<Codec, 39> kCodecs = {{
     {"ELEVENLABS_API_KEY",
      [](std::string_view, std::string_view raw, Config& c) {
        return SetString(raw, c.elevenlabs_api_key);
@@ -624,6 +624,33 @@ constexpr std::array<Codec, 36> kCodecs = {{
        return ParseAudio(name, raw, c.audio_output);
      },
      [](const Config& c) { return c.audio_output.ToString(); }},
+    {"AUDIO_CHUNK_MS",
+     [](std::string_view name, std::string_view raw, Config& c) -> std::optional<ConfigError> {
+       if (auto error = ParseMilliseconds(name, raw, 10, c.audio_chunk)) return error;
+       if (c.audio_chunk.count() > 1000) {
+         return Invalid(name, "must be from 10 to 1000 milliseconds, got " + Quote(raw));
+       }
+       return std::nullopt;
+     },
+     [](const Config& c) { return Milliseconds(c.audio_chunk); }},
+    {"AUDIO_ECHO_CANCELLATION",
+     [](std::string_view name, std::string_view raw, Config& c) -> std::optional<ConfigError> {
+       const std::string value = AsciiLowerCopy(Trim(raw));
+       if (value != "auto" && value != "on" && value != "off") {
+         return Invalid(name, "must be auto, on or off, got " + Quote(raw));
+       }
+       c.audio_echo_cancellation = value;
+       return std::nullopt;
+     },
+     [](const Config& c) { return c.audio_echo_cancellation; }},
+    {"MAX_LIVE_SESSIONS",
+     [](std::string_view name, std::string_view raw, Config& c) -> std::optional<ConfigError> {
+       std::uint64_t value = 0;
+       if (auto error = ParseNumber(name, raw, 1, 100000, "", value)) return error;
+       c.max_live_sessions = static_cast<std::size_t>(value);
+       return std::nullopt;
+     },
+     [](const Config& c) { return std::to_string(c.max_live_sessions); }},
     {"IO_THREADS", ParseIoThreads, [](const Config& c) { return std::to_string(c.io_threads); }},
     {"MAX_BODY_BYTES",
      [](std::string_view name, std::string_view raw, Config& c) {

@@ -113,6 +113,12 @@ const std::vector<SettingInfo>& AllSettings() {
       // Audio
       {"AUDIO_INPUT", "device", "Microphone: device, device:NAME, file:PATH or null", false},
       {"AUDIO_OUTPUT", "device", "Speakers: device, device:NAME, file:PATH or null", false},
+      {"AUDIO_CHUNK_MS", "50", "Milliseconds of user audio per user_audio_chunk message (10-1000)",
+       false},
+      {"AUDIO_ECHO_CANCELLATION", "auto",
+       "auto (on when both ends are devices), on or off: keeps the agent from hearing itself",
+       false},
+      {"MAX_LIVE_SESSIONS", "1000", "Live conversations (dialer and talk) at once", false},
       // Server limits
       {"IO_THREADS", "0", "I/O threads (0 = one per CPU core), at most 256", false},
       {"MAX_BODY_BYTES", "1048576", "Default limit on a request body, in bytes (413 beyond)",

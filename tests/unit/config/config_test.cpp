@@ -334,6 +334,16 @@ TEST(ConfigWebhooks, TolerancesBannerAndForwardingTargets) {
   EXPECT_EQ(LoadOk("FORWARD_WEBHOOK_MAX_ATTEMPTS", "3").forward_webhook_max_attempts, 3);
 }
 
+TEST(ConfigAudio, ChunkEchoCancellationAndSessionLimit) {
+  EXPECT_EQ(LoadOk("AUDIO_CHUNK_MS", "20").audio_chunk, std::chrono::milliseconds(20));
+  EXPECT_EQ(LoadError("AUDIO_CHUNK_MS", "5").variable, "AUDIO_CHUNK_MS");
+  EXPECT_EQ(LoadError("AUDIO_CHUNK_MS", "2000").variable, "AUDIO_CHUNK_MS");
+  EXPECT_EQ(LoadOk("AUDIO_ECHO_CANCELLATION", "OFF").audio_echo_cancellation, "off");
+  EXPECT_EQ(LoadError("AUDIO_ECHO_CANCELLATION", "maybe").variable, "AUDIO_ECHO_CANCELLATION");
+  EXPECT_EQ(LoadOk("MAX_LIVE_SESSIONS", "8").max_live_sessions, 8u);
+  EXPECT_EQ(LoadError("MAX_LIVE_SESSIONS", "0").variable, "MAX_LIVE_SESSIONS");
+}
+
 TEST(ConfigElevenLabs, BaseUrlRejectsNonRootOrNonHttpUrls) {
   for (const std::string bad :
        {"", "api.elevenlabs.io", "ftp://api.elevenlabs.io", "https://", "https:///v1",

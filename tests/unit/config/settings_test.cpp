@@ -17,7 +17,7 @@ namespace callgate::config {
 namespace {
 
 // The names are a compatibility contract with the older Python services.
-constexpr std::array<std::string_view, 36> kExpectedNames = {
+constexpr std::array<std::string_view, 39> kExpectedNames = {
     "ELEVENLABS_API_KEY",
     "ELEVENLABS_AGENT_ID",
     "ELEVENLABS_AGENT_PHONE_NUMBER_ID",
@@ -36,6 +36,9 @@ constexpr std::array<std::string_view, 36> kExpectedNames = {
     "DATA_DIR",
     "AUDIO_INPUT",
     "AUDIO_OUTPUT",
+    "AUDIO_CHUNK_MS",
+    "AUDIO_ECHO_CANCELLATION",
+    "MAX_LIVE_SESSIONS",
     "IO_THREADS",
     "MAX_BODY_BYTES",
     "MAX_HEADER_BYTES",
@@ -95,6 +98,9 @@ TEST(Settings, DocumentedDefaults) {
       {"DATA_DIR", ""},
       {"AUDIO_INPUT", "device"},
       {"AUDIO_OUTPUT", "device"},
+      {"AUDIO_CHUNK_MS", "50"},
+      {"AUDIO_ECHO_CANCELLATION", "auto"},
+      {"MAX_LIVE_SESSIONS", "1000"},
       {"IO_THREADS", "0"},
       {"MAX_BODY_BYTES", "1048576"},
       {"MAX_HEADER_BYTES", "16384"},
