@@ -374,51 +374,60 @@ int RunTalk(const config::Config& config, const TalkCommand& command) {
   core::Worker worker("audio", 64);
   int exit_code = 1;
   std::mutex print_mutex;
-  {
-    const conversation::EngineOptions engine_options = EngineOptionsFrom(config);
-    conversation::Engine engine({api, *transports, worker, clock, audio_clock}, engine_options);
-    request.on_transcript = [&print_mutex](const conversation::TranscriptUpdate& update) {
-      if (update.kind == conversation::TranscriptUpdate::Kind::kTentative) return;
+  // The conversation ends (on_done, or a second Ctrl-C); then the engine is destroyed while
+  // the runtime still runs, as its contract asks, and only then the runtime stops.
+  auto finished = std::make_shared<std::promise<void>>();
+  auto finished_once = std::make_shared<std::once_flag>();
+  auto finish = [finished, finished_once] {
+    std::call_once(*finished_once, [&finished] { finished->set_value(); });
+  };
+  auto engine = std::make_unique<conversation::Engine>(
+      conversation::EngineDependencies{api, *transports, worker, clock, audio_clock},
+      EngineOptionsFrom(config));
+  request.on_transcript = [&print_mutex](const conversation::TranscriptUpdate& update) {
+    if (update.kind == conversation::TranscriptUpdate::Kind::kTentative) return;
+    std::lock_guard lock(print_mutex);
+    const bool agent = update.turn.role == conversation::Turn::Role::kAgent;
+    std::printf(
+        "%s%s: %s\n",
+        update.kind == conversation::TranscriptUpdate::Kind::kCorrected ? "(corrected) " : "",
+        agent ? "Agent" : "You", update.turn.text.c_str());
+    std::fflush(stdout);
+  };
+  request.on_done = [&exit_code, &print_mutex, finish](const conversation::SessionStats& stats) {
+    const std::string reason = stats.end_reason ? stats.end_reason->ToString() : "ended";
+    const std::string code = stats.end_reason ? stats.end_reason->code : "";
+    exit_code = code == "stopped" || code == "agent_ended" || code == "server_closed" ? 0 : 1;
+    {
       std::lock_guard lock(print_mutex);
-      const bool agent = update.turn.role == conversation::Turn::Role::kAgent;
-      std::printf(
-          "%s%s: %s\n",
-          update.kind == conversation::TranscriptUpdate::Kind::kCorrected ? "(corrected) " : "",
-          agent ? "Agent" : "You", update.turn.text.c_str());
-      std::fflush(stdout);
-    };
-    request.on_done = [&runtime, &exit_code,
-                       &print_mutex](const conversation::SessionStats& stats) {
-      const std::string reason = stats.end_reason ? stats.end_reason->ToString() : "ended";
-      const std::string code = stats.end_reason ? stats.end_reason->code : "";
-      exit_code = code == "stopped" || code == "agent_ended" || code == "server_closed" ? 0 : 1;
-      {
-        std::lock_guard lock(print_mutex);
-        std::fprintf(stderr, "conversation %s ended: %s\n",
-                     stats.conversation_id.empty() ? "-" : stats.conversation_id.c_str(),
-                     reason.c_str());
-      }
-      runtime.Stop();
-    };
-    auto started = engine.Start(std::move(request));
-    if (auto* error = std::get_if<conversation::StartError>(&started)) {
-      std::fprintf(stderr, "callgate talk: %s\n", error->message.c_str());
-      return 1;
+      std::fprintf(stderr, "conversation %s ended: %s\n",
+                   stats.conversation_id.empty() ? "-" : stats.conversation_id.c_str(),
+                   reason.c_str());
     }
-    auto session = std::get<std::shared_ptr<conversation::Session>>(started);
-    std::fprintf(stderr, "talking to %s (input %s, output %s); Ctrl-C ends the conversation\n",
-                 agent_id.c_str(), input->ToString().c_str(), output->ToString().c_str());
-    runtime.OnStopSignal([session, &runtime](int) {
-      static std::atomic<int> seen{0};
-      if (seen.fetch_add(1) > 0) {
-        runtime.Stop();  // a second Ctrl-C: now
-        return;
-      }
-      session->Stop();
-    });
-    runtime.Run();
-    // The runtime stopped (on_done or a second signal); the engine is destroyed here.
+    finish();
+  };
+  auto started = engine->Start(std::move(request));
+  if (auto* error = std::get_if<conversation::StartError>(&started)) {
+    std::fprintf(stderr, "callgate talk: %s\n", error->message.c_str());
+    return 1;
   }
+  auto session = std::get<std::shared_ptr<conversation::Session>>(started);
+  std::fprintf(stderr, "talking to %s (input %s, output %s); Ctrl-C ends the conversation\n",
+               agent_id.c_str(), input->ToString().c_str(), output->ToString().c_str());
+  auto signals_seen = std::make_shared<std::atomic<int>>(0);
+  runtime.OnStopSignal([session, signals_seen, finish](int) {
+    if (signals_seen->fetch_add(1) > 0) {
+      finish();  // a second Ctrl-C: stop waiting for a clean end
+      return;
+    }
+    session->Stop();
+  });
+  std::thread io([&runtime] { runtime.Run(); });
+  finished->get_future().wait();
+  session.reset();
+  engine.reset();  // Shutdown(): waits for the session's last steps on the running runtime
+  runtime.Stop();
+  io.join();
   return exit_code;
 }
 
