@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,9 +32,15 @@ ChildProcess::ChildProcess(Options options) : options_(std::move(options)) {
     envp.push_back(entry.data());
   envp.push_back(nullptr);
 
+  const pid_t parent = getpid();
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
+    // If the test process dies without running our destructor (a crash), the child is killed
+    // too instead of lingering. (PR_SET_PDEATHSIG follows the forking thread: the fixtures fork
+    // from the test's own thread.)
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(125);  // the parent died before prctl took effect
     if (!options_.log_file.empty()) {
       const int fd = open(options_.log_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       if (fd >= 0) {
