@@ -34,6 +34,21 @@ std::string StringMember(const boost::json::object& object, std::string_view nam
   return value != nullptr && value->is_string() ? std::string(value->as_string()) : std::string();
 }
 
+// The completion of a call whose 2xx answer is JSON: errors pass through, the body is parsed,
+// and `decode(value, response)` turns it into the operation's result (or a BadResponse).
+template <class T, class Decode>
+std::function<void(std::variant<HttpResponse, ApiError>)> JsonHandler(
+    std::function<void(ApiResult<T>)> done, Decode decode) {
+  return [done = std::move(done),
+          decode = std::move(decode)](std::variant<HttpResponse, ApiError> result) {
+    if (auto* error = std::get_if<ApiError>(&result)) return done(std::move(*error));
+    const auto& response = std::get<HttpResponse>(result);
+    auto json = JsonBody(response);
+    if (auto* error = std::get_if<ApiError>(&json)) return done(std::move(*error));
+    done(decode(std::get<boost::json::value>(json), response));
+  };
+}
+
 }  // namespace
 
 std::string EncodeComponent(std::string_view text) {
@@ -208,22 +223,19 @@ void ElevenLabsClient::OutboundCall(bool sip_trunk, boost::json::object body,
   call->body = boost::json::serialize(body);
   call->safety = RequestSafety::kPlacesCall;
   call->deadline = clock_.Now() + options_.timeout;
-  call->done = [done = std::move(done)](std::variant<HttpResponse, ApiError> result) {
-    if (auto* error = std::get_if<ApiError>(&result)) return done(std::move(*error));
-    const auto& response = std::get<HttpResponse>(result);
-    auto json = JsonBody(response);
-    if (auto* error = std::get_if<ApiError>(&json)) return done(std::move(*error));
-    auto& value = std::get<boost::json::value>(json);
-    // A success:false answer may carry no conversation id: it is returned for the caller to
-    // report. Anything else without one is not the documented answer.
-    const bool documented =
-        value.is_object() && (!StringMember(value.as_object(), "conversation_id").empty() ||
-                              value.as_object().contains("success"));
-    if (!documented) {
-      return done(BadResponse("the outbound-call answer has no conversation_id", response));
-    }
-    done(std::move(value.as_object()));
-  };
+  call->done = JsonHandler(
+      std::move(done),
+      [](boost::json::value& value,
+         const HttpResponse& response) -> ApiResult<boost::json::object> {
+        // A success:false answer may carry no conversation id: it is returned for the caller to
+        // report. Anything else without one is not the documented answer.
+        const bool documented =
+            value.is_object() && (!StringMember(value.as_object(), "conversation_id").empty() ||
+                                  value.as_object().contains("success"));
+        if (!documented)
+          return BadResponse("the outbound-call answer has no conversation_id", response);
+        return std::move(value.as_object());
+      });
   Execute(std::move(call));
 }
 
@@ -233,27 +245,25 @@ void ElevenLabsClient::ListPhoneNumbers(
   call->method = "GET";
   call->path = "/v1/convai/phone-numbers";
   call->deadline = clock_.Now() + options_.timeout;
-  call->done = [done = std::move(done)](std::variant<HttpResponse, ApiError> result) {
-    if (auto* error = std::get_if<ApiError>(&result)) return done(std::move(*error));
-    const auto& response = std::get<HttpResponse>(result);
-    auto json = JsonBody(response);
-    if (auto* error = std::get_if<ApiError>(&json)) return done(std::move(*error));
-    const auto& value = std::get<boost::json::value>(json);
-    if (!value.is_array()) return done(BadResponse("phone-numbers is not an array", response));
-    std::vector<PhoneNumber> numbers;
-    for (const auto& item : value.as_array()) {
-      if (!item.is_object()) return done(BadResponse("a phone number is not an object", response));
-      const auto& object = item.as_object();
-      PhoneNumber number{StringMember(object, "phone_number_id"),
-                         StringMember(object, "phone_number"), StringMember(object, "provider"),
-                         StringMember(object, "label")};
-      if (number.phone_number_id.empty() || number.phone_number.empty()) {
-        return done(BadResponse("a phone number lacks phone_number_id or phone_number", response));
-      }
-      numbers.push_back(std::move(number));
-    }
-    done(std::move(numbers));
-  };
+  call->done = JsonHandler(
+      std::move(done),
+      [](boost::json::value& value,
+         const HttpResponse& response) -> ApiResult<std::vector<PhoneNumber>> {
+        if (!value.is_array()) return BadResponse("phone-numbers is not an array", response);
+        std::vector<PhoneNumber> numbers;
+        for (const auto& item : value.as_array()) {
+          if (!item.is_object()) return BadResponse("a phone number is not an object", response);
+          const auto& object = item.as_object();
+          PhoneNumber number{StringMember(object, "phone_number_id"),
+                             StringMember(object, "phone_number"), StringMember(object, "provider"),
+                             StringMember(object, "label")};
+          if (number.phone_number_id.empty() || number.phone_number.empty()) {
+            return BadResponse("a phone number lacks phone_number_id or phone_number", response);
+          }
+          numbers.push_back(std::move(number));
+        }
+        return numbers;
+      });
   Execute(std::move(call));
 }
 
@@ -263,18 +273,16 @@ void ElevenLabsClient::GetConversation(std::string conversation_id,
   call->method = "GET";
   call->path = "/v1/convai/conversations/" + EncodeComponent(conversation_id);
   call->deadline = clock_.Now() + options_.timeout;
-  call->done = [done = std::move(done)](std::variant<HttpResponse, ApiError> result) {
-    if (auto* error = std::get_if<ApiError>(&result)) return done(std::move(*error));
-    const auto& response = std::get<HttpResponse>(result);
-    auto json = JsonBody(response);
-    if (auto* error = std::get_if<ApiError>(&json)) return done(std::move(*error));
-    auto& value = std::get<boost::json::value>(json);
-    if (!value.is_object() || StringMember(value.as_object(), "conversation_id").empty() ||
-        StringMember(value.as_object(), "status").empty()) {
-      return done(BadResponse("the conversation lacks conversation_id or status", response));
-    }
-    done(std::move(value.as_object()));
-  };
+  call->done = JsonHandler(
+      std::move(done),
+      [](boost::json::value& value,
+         const HttpResponse& response) -> ApiResult<boost::json::object> {
+        if (!value.is_object() || StringMember(value.as_object(), "conversation_id").empty() ||
+            StringMember(value.as_object(), "status").empty()) {
+          return BadResponse("the conversation lacks conversation_id or status", response);
+        }
+        return std::move(value.as_object());
+      });
   Execute(std::move(call));
 }
 
@@ -284,17 +292,15 @@ void ElevenLabsClient::ListConversations(std::string query,
   call->method = "GET";
   call->path = "/v1/convai/conversations" + (query.empty() ? std::string() : "?" + query);
   call->deadline = clock_.Now() + options_.timeout;
-  call->done = [done = std::move(done)](std::variant<HttpResponse, ApiError> result) {
-    if (auto* error = std::get_if<ApiError>(&result)) return done(std::move(*error));
-    const auto& response = std::get<HttpResponse>(result);
-    auto json = JsonBody(response);
-    if (auto* error = std::get_if<ApiError>(&json)) return done(std::move(*error));
-    auto& value = std::get<boost::json::value>(json);
-    if (!value.is_object() || !value.as_object().contains("conversations")) {
-      return done(BadResponse("the listing has no conversations array", response));
-    }
-    done(std::move(value.as_object()));
-  };
+  call->done =
+      JsonHandler(std::move(done),
+                  [](boost::json::value& value,
+                     const HttpResponse& response) -> ApiResult<boost::json::object> {
+                    if (!value.is_object() || !value.as_object().contains("conversations")) {
+                      return BadResponse("the listing has no conversations array", response);
+                    }
+                    return std::move(value.as_object());
+                  });
   Execute(std::move(call));
 }
 
@@ -324,18 +330,15 @@ void ElevenLabsClient::GetSignedUrl(std::string agent_id,
   call->method = "GET";
   call->path = "/v1/convai/conversation/get-signed-url?agent_id=" + EncodeComponent(agent_id);
   call->deadline = clock_.Now() + options_.timeout;
-  call->done = [done = std::move(done)](std::variant<HttpResponse, ApiError> result) {
-    if (auto* error = std::get_if<ApiError>(&result)) return done(std::move(*error));
-    const auto& response = std::get<HttpResponse>(result);
-    auto json = JsonBody(response);
-    if (auto* error = std::get_if<ApiError>(&json)) return done(std::move(*error));
-    const auto& value = std::get<boost::json::value>(json);
-    std::string url = value.is_object() ? StringMember(value.as_object(), "signed_url") : "";
-    if (!url.starts_with("wss://") && !url.starts_with("ws://")) {
-      return done(BadResponse("signed_url is missing or not a WebSocket URL", response));
-    }
-    done(std::move(url));
-  };
+  call->done = JsonHandler(
+      std::move(done),
+      [](boost::json::value& value, const HttpResponse& response) -> ApiResult<std::string> {
+        std::string url = value.is_object() ? StringMember(value.as_object(), "signed_url") : "";
+        if (!url.starts_with("wss://") && !url.starts_with("ws://")) {
+          return BadResponse("signed_url is missing or not a WebSocket URL", response);
+        }
+        return url;
+      });
   Execute(std::move(call));
 }
 
