@@ -9,6 +9,7 @@
 // BodyState shared by the consumer's BodyStream handle and the coroutine reading each chunk; the
 // pool, like the TLS context, is shared so that a stream may outlive the client.
 #include "upstream/http_client.hpp"
+#include "upstream/url_target.hpp"
 
 #include "net/runtime.hpp"
 
@@ -86,44 +87,15 @@ using tcp = asio::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
-struct Target {
-  bool tls = false;
-  std::string host;  // without brackets
-  std::string port;
-  std::string host_header;  // host[:port], brackets for IPv6
-  std::string path_and_query;
-  std::string pool_key;
-};
+using Target = UrlTarget;
+
+// Pooled connections are shared per scheme, host and port.
+std::string PoolKey(const Target& target) {
+  return target.scheme + "://" + target.authority;
+}
 
 std::optional<Target> ParseTarget(const std::string& url, std::string& error) {
-  auto parsed = boost::urls::parse_uri(url);
-  if (!parsed) {
-    error = "not an absolute URL";
-    return std::nullopt;
-  }
-  Target target;
-  const auto scheme = parsed->scheme();
-  if (scheme == "https") {
-    target.tls = true;
-  } else if (scheme != "http") {
-    error = "scheme must be http or https";
-    return std::nullopt;
-  }
-  target.host = parsed->host_address();
-  if (target.host.empty()) {
-    error = "URL has no host";
-    return std::nullopt;
-  }
-  const bool default_port = !parsed->has_port();
-  target.port = default_port ? (target.tls ? "443" : "80") : std::string(parsed->port());
-  const std::string shown_host =
-      parsed->host_type() == boost::urls::host_type::ipv6 ? "[" + target.host + "]" : target.host;
-  target.host_header = default_port ? shown_host : shown_host + ":" + target.port;
-  target.path_and_query =
-      parsed->encoded_path().empty() ? "/" : std::string(parsed->encoded_path());
-  if (parsed->has_query()) target.path_and_query += "?" + std::string(parsed->encoded_query());
-  target.pool_key = std::string(scheme) + "://" + shown_host + ":" + target.port;
-  return target;
+  return ParseUrlTarget(url, {"http"}, {"https"}, error);
 }
 
 // One connection, plain or TLS. Owned by one request at a time.
@@ -243,7 +215,7 @@ struct BodyState {
   void Release() {
     if (!link) return;
     if (keep_alive && link->buffer.size() == 0) {
-      pool->GiveBack(target.pool_key, std::move(link));
+      pool->GiveBack(PoolKey(target), std::move(link));
     } else {
       link->lowest().close();
     }
@@ -532,7 +504,7 @@ class BeastHttpClient final : public HttpClient {
     const auto timeout = request.timeout.count() > 0 ? request.timeout : options_.request_timeout;
     const auto deadline = SteadyClock::now() + timeout;
 
-    std::unique_ptr<Link> link = pool_->TakeIdle(target->pool_key);
+    std::unique_ptr<Link> link = pool_->TakeIdle(PoolKey(*target));
     if (link) {
       Attempt attempt = co_await Once(link, request, *target, deadline);
       if (attempt.response) co_return Finish(std::move(attempt), *target, std::move(link));
@@ -565,7 +537,7 @@ class BeastHttpClient final : public HttpClient {
 
   HttpOutcome Finish(Attempt attempt, const Target& target, std::unique_ptr<Link> link) {
     if (attempt.keep_alive && link->buffer.size() == 0) {
-      pool_->GiveBack(target.pool_key, std::move(link));
+      pool_->GiveBack(PoolKey(target), std::move(link));
     }
     return std::move(*attempt.response);
   }
@@ -637,7 +609,7 @@ class BeastHttpClient final : public HttpClient {
     const auto timeout = request.timeout.count() > 0 ? request.timeout : options_.request_timeout;
     const auto deadline = SteadyClock::now() + timeout;
 
-    std::unique_ptr<Link> link = pool_->TakeIdle(target->pool_key);
+    std::unique_ptr<Link> link = pool_->TakeIdle(PoolKey(*target));
     if (link) {
       Opened opened = co_await OpenOnce(link, request, *target, deadline);
       if (opened.parser) {

@@ -13,6 +13,7 @@
 // Beast answers the server's close frame itself, and bounds the closing handshake and the idle
 // time (with WebSocket pings at half of it).
 #include "conversation/transport.hpp"
+#include "upstream/url_target.hpp"
 
 #include "net/runtime.hpp"
 
@@ -52,42 +53,10 @@ using TlsWs = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kMaxCloseReason = 120;  // a close frame's reason is at most 123 bytes
 
-struct Target {
-  bool tls = false;
-  std::string host;  // without brackets
-  std::string port;
-  std::string host_header;
-  std::string path_and_query;
-};
+using Target = upstream::UrlTarget;
 
 std::optional<Target> ParseTarget(const std::string& url, std::string& error) {
-  auto parsed = boost::urls::parse_uri(url);
-  if (!parsed) {
-    error = "not an absolute URL";
-    return std::nullopt;
-  }
-  Target target;
-  const auto scheme = parsed->scheme();
-  if (scheme == "wss" || scheme == "https") {
-    target.tls = true;
-  } else if (scheme != "ws" && scheme != "http") {
-    error = "the scheme must be ws or wss";
-    return std::nullopt;
-  }
-  target.host = parsed->host_address();
-  if (target.host.empty()) {
-    error = "the URL has no host";
-    return std::nullopt;
-  }
-  const bool default_port = !parsed->has_port();
-  target.port = default_port ? (target.tls ? "443" : "80") : std::string(parsed->port());
-  const std::string shown =
-      parsed->host_type() == boost::urls::host_type::ipv6 ? "[" + target.host + "]" : target.host;
-  target.host_header = default_port ? shown : shown + ":" + target.port;
-  target.path_and_query =
-      parsed->encoded_path().empty() ? "/" : std::string(parsed->encoded_path());
-  if (parsed->has_query()) target.path_and_query += "?" + std::string(parsed->encoded_query());
-  return target;
+  return upstream::ParseUrlTarget(url, {"ws", "http"}, {"wss", "https"}, error);
 }
 
 // One line of an HTTP body for an error message.

@@ -1,0 +1,46 @@
+#include "upstream/url_target.hpp"
+
+#include <boost/url/parse.hpp>
+
+#include <algorithm>
+
+namespace callgate::upstream {
+
+std::optional<UrlTarget> ParseUrlTarget(std::string_view url,
+                                        std::initializer_list<std::string_view> plain,
+                                        std::initializer_list<std::string_view> secure,
+                                        std::string& error) {
+  auto parsed = boost::urls::parse_uri(url);
+  if (!parsed) {
+    error = "not an absolute URL";
+    return std::nullopt;
+  }
+  UrlTarget target;
+  target.scheme = parsed->scheme();
+  const auto is = [&](std::initializer_list<std::string_view> schemes) {
+    return std::find(schemes.begin(), schemes.end(), target.scheme) != schemes.end();
+  };
+  target.tls = is(secure);
+  if (!target.tls && !is(plain)) {
+    error =
+        "the scheme must be " + std::string(*plain.begin()) + " or " + std::string(*secure.begin());
+    return std::nullopt;
+  }
+  target.host = parsed->host_address();
+  if (target.host.empty()) {
+    error = "the URL has no host";
+    return std::nullopt;
+  }
+  const bool default_port = !parsed->has_port();
+  target.port = default_port ? (target.tls ? "443" : "80") : std::string(parsed->port());
+  const std::string shown =
+      parsed->host_type() == boost::urls::host_type::ipv6 ? "[" + target.host + "]" : target.host;
+  target.host_header = default_port ? shown : shown + ":" + target.port;
+  target.authority = shown + ":" + target.port;
+  target.path_and_query =
+      parsed->encoded_path().empty() ? "/" : std::string(parsed->encoded_path());
+  if (parsed->has_query()) target.path_and_query += "?" + std::string(parsed->encoded_query());
+  return target;
+}
+
+}  // namespace callgate::upstream
