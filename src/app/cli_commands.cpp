@@ -426,8 +426,14 @@ int RunTalk(const config::Config& config, const TalkCommand& command) {
   finished->get_future().wait();
   session.reset();
   engine.reset();  // Shutdown(): waits for the session's last steps on the running runtime
-  runtime.Stop();
-  io.join();
+  // Let the connection's last handlers run (they release the session), then stop; a runtime
+  // that stays busy is stopped after a grace period.
+  runtime.StopWhenIdle();
+  auto drained = std::async(std::launch::async, [&io] { io.join(); });
+  if (drained.wait_for(std::chrono::seconds(3)) != std::future_status::ready) {
+    runtime.Stop();
+  }
+  drained.wait();
   return exit_code;
 }
 

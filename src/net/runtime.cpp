@@ -65,6 +65,10 @@ void Runtime::Run() {
     thread.join();
 }
 
+void Runtime::StopWhenIdle() {
+  impl_->work.reset();
+}
+
 void Runtime::Stop() {
   impl_->work.reset();
   impl_->context.stop();

@@ -35,6 +35,9 @@ class Runtime {
   void Run();
   // Thread-safe; pending handlers are abandoned.
   void Stop();
+  // Thread-safe: Run() returns once the handlers already queued (closing sockets, last
+  // callbacks) have run and nothing else is pending.
+  void StopWhenIdle();
 
  private:
   struct Impl;
