@@ -45,12 +45,15 @@ void LedgerSink::OnStored(const webhook::StoredEvent& stored) {
   update.source = stored.source == webhook::Source::kReconciliation ? calls::UpdateSource::kRecovery
                                                                     : calls::UpdateSource::kWebhook;
   if (event.kind == webhook::EventType::kPostCallTranscription) {
-    const calls::ConversationStatus status = calls::StatusFromConversation(event.data);
-    update.status = status.status;
-    update.transcript = status.transcript;
-    update.analysis = status.analysis;
-    update.duration_secs = status.duration_secs;
-    update.failure_reason = status.failure_reason;
+    // Filled only if the conversation is one of our calls: no transcript copy for the others.
+    update.complete = [held = stored.event](calls::ConversationUpdate& u) {
+      calls::ConversationStatus status = calls::StatusFromConversation(held->data);
+      u.status = status.status;
+      u.transcript = std::move(status.transcript);
+      u.analysis = std::move(status.analysis);
+      u.duration_secs = status.duration_secs;
+      u.failure_reason = std::move(status.failure_reason);
+    };
   } else if (event.kind == webhook::EventType::kCallInitiationFailure && event.failure) {
     update.status = calls::CallStatus::kFailed;
     update.failure_reason = "call initiation failed: " + event.failure->failure_reason;

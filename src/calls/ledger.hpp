@@ -86,6 +86,11 @@ struct ConversationUpdate {
   std::optional<std::int64_t> duration_secs;
   std::optional<std::string> failure_reason;  // recorded when the call becomes kFailed
   UpdateSource source = UpdateSource::kPoll;
+  // Optional: sets the fields above (but conversation_id and source) when, and only when, the
+  // conversation turns out to be a call in the ledger, on the ledger's thread. A webhook sink
+  // uses it so that the many events for conversations callgate did not dial cost no copy of
+  // their transcript.
+  std::function<void(ConversationUpdate&)> complete;
 };
 
 struct UpdateOutcome {

@@ -330,7 +330,21 @@ void SqliteCallLedger::ApplyConversationUpdate(ConversationUpdate update,
                                                LedgerCallback<UpdateOutcome> done) {
   Run<UpdateOutcome>(
       database_, "conversation update", std::move(done),
-      [&clock = clock_, update = std::move(update)](sqlite3* db) -> LedgerResult<UpdateOutcome> {
+      [&clock = clock_,
+       update = std::move(update)](sqlite3* db) mutable -> LedgerResult<UpdateOutcome> {
+        // Most post-call events are for conversations callgate did not dial (a web widget, an
+        // inbound call): those are answered from the index, without a write transaction.
+        {
+          Statement known(db, "SELECT 1 FROM calls WHERE conversation_id = ?1");
+          known.Bind(1, std::string_view(update.conversation_id));
+          const int rc = known.Step();
+          if (rc == SQLITE_DONE) return LedgerErrc::kNotFound;
+          if (rc != SQLITE_ROW) return StorageError("read", known.error());
+        }
+        if (update.complete) {
+          const auto complete = std::move(update.complete);
+          complete(update);
+        }
         bool changed = false;
         auto record = Modify(
             db, "conversation_id", update.conversation_id,

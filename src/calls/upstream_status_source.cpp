@@ -11,11 +11,12 @@ ConversationStatus StatusFromConversation(const boost::json::object& conversatio
   out.status = parsed.value_or(CallStatus::kInitiated);
   if (const auto* transcript = conversation.if_contains("transcript");
       transcript != nullptr && transcript->is_array()) {
-    out.transcript = *transcript;
+    // Into the default storage: `conversation` may live in an arena that is not ours to share.
+    out.transcript = boost::json::value(*transcript, boost::json::storage_ptr());
   }
   if (const auto* analysis = conversation.if_contains("analysis");
       analysis != nullptr && analysis->is_object()) {
-    out.analysis = *analysis;
+    out.analysis = boost::json::value(*analysis, boost::json::storage_ptr());
   }
   if (const auto* metadata = conversation.if_contains("metadata");
       metadata != nullptr && metadata->is_object()) {

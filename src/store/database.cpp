@@ -12,6 +12,9 @@
 namespace callgate::store {
 namespace {
 
+// The Database whose task is running on this thread (set around each task).
+thread_local Database* t_running = nullptr;
+
 // The store core's own migrations (versions 1-99). Append only.
 constexpr Migration kCoreMigrations[] = {
     {1, "meta",
@@ -141,7 +144,36 @@ Database::~Database() {
 }
 
 bool Database::Post(std::function<void(sqlite3*)> task) {
-  return worker_.Post([this, task = std::move(task)] { task(db_); });
+  return worker_.Post([this, task = std::move(task)] {
+    t_running = this;
+    task(db_);
+    t_running = nullptr;
+  });
+}
+
+sqlite3_stmt* Database::Acquire(sqlite3* db, std::string_view sql) {
+  Database* self = t_running;
+  if (self == nullptr || self->db_ != db) return nullptr;
+  auto it = self->statements_.find(sql);
+  if (it == self->statements_.end()) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()),
+                           SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
+      sqlite3_finalize(stmt);
+      return nullptr;
+    }
+    it = self->statements_.emplace(std::string(sql), stmt).first;
+  }
+  if (!self->in_use_.insert(it->second).second) return nullptr;
+  return it->second;
+}
+
+void Database::Release(sqlite3_stmt* stmt) {
+  Database* self = t_running;
+  if (self == nullptr || stmt == nullptr) return;
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  self->in_use_.erase(stmt);
 }
 
 bool Database::Ping(sqlite3* db) {
@@ -150,6 +182,10 @@ bool Database::Ping(sqlite3* db) {
 
 void Database::Close() {
   worker_.Stop();
+  for (auto& [sql, stmt] : statements_)
+    sqlite3_finalize(stmt);
+  statements_.clear();
+  in_use_.clear();
   if (db_ != nullptr) {
     sqlite3_close(db_);
     db_ = nullptr;

@@ -21,8 +21,11 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace callgate::store {
 
@@ -51,6 +54,15 @@ class Database {
   // On the database thread: true when the connection answers a trivial query.
   static bool Ping(sqlite3* db);
 
+  // On the database thread: a statement for `sql`, compiled once per connection and kept until
+  // Close() (SQL compilation costs more than running a simple statement). The caller must
+  // sqlite3_reset() it before returning (CachedStatement does) and hand it back with Release().
+  // nullptr when `db` is not a Database's connection on its own thread (the caller then
+  // prepares its own), when the statement is already in use further up the stack, or when it
+  // does not compile (sqlite3_errmsg(db) says why).
+  static sqlite3_stmt* Acquire(sqlite3* db, std::string_view sql);
+  static void Release(sqlite3_stmt* stmt);
+
   // Runs the queued tasks, then closes the connection.
   void Close();
 
@@ -61,9 +73,19 @@ class Database {
  private:
   Database(std::string path, sqlite3* db, int schema_version);
 
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const {
+      return std::hash<std::string_view>{}(text);
+    }
+  };
+
   std::string path_;
   sqlite3* db_;
   int schema_version_;
+  // Database thread only (Acquire/Release), then Close() after the thread has stopped.
+  std::unordered_map<std::string, sqlite3_stmt*, StringHash, std::equal_to<>> statements_;
+  std::unordered_set<sqlite3_stmt*> in_use_;
   core::Worker worker_;
 };
 

@@ -54,12 +54,12 @@ void Receive(const State& state, http::Request request, const http::Responder& r
     responder.Send(EventErrorResponse(parsed.error(), rid));
     return;
   }
-  Submission submission;
-  submission.raw_payload = std::move(request.body);
-  submission.event = std::move(*parsed);
-  submission.source = Source::kWebhook;
-  submission.verification = std::string(VerificationName(verified.verification));
-  submission.replay_key = verified.replay_key;
+  // Constructed, not assigned: a moved JSON tree keeps its arena only in a construction.
+  Submission submission{.raw_payload = std::move(request.body),
+                        .event = std::move(*parsed),
+                        .source = Source::kWebhook,
+                        .verification = std::string(VerificationName(verified.verification)),
+                        .replay_key = verified.replay_key};
   const std::string type = submission.event.type;
   const std::string conversation = submission.event.conversation_id;
   state.inbox.Submit(

@@ -11,6 +11,8 @@
 #include <charconv>
 #include <memory>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 namespace callgate::webhook {
 namespace {
@@ -51,33 +53,63 @@ struct MacContextDeleter {
   void operator()(EVP_MAC_CTX* ctx) const { EVP_MAC_CTX_free(ctx); }
 };
 
+// Per thread, an HMAC-SHA256 context already keyed for each of the last few secrets used: a
+// delivery then costs no digest fetch, allocation or key schedule, only EVP_MAC_init's cheap
+// re-initialisation with the same key.
+class KeyedContexts {
+ public:
+  EVP_MAC_CTX* For(std::string_view key) {
+    for (Entry& entry : entries_) {
+      if (entry.key == key) {
+        if (EVP_MAC_init(entry.ctx.get(), nullptr, 0, nullptr) != 1) {
+          throw std::runtime_error("EVP_MAC_init failed");
+        }
+        return entry.ctx.get();
+      }
+    }
+    std::unique_ptr<EVP_MAC_CTX, MacContextDeleter> ctx(
+        EVP_MAC_CTX_new(const_cast<EVP_MAC*>(HmacAlgorithm())));
+    if (!ctx) throw std::runtime_error("EVP_MAC_CTX_new failed");
+    char digest_name[] = "SHA256";
+    const OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+        OSSL_PARAM_construct_end()};
+    // An empty key is legal HMAC; OpenSSL wants a non-null pointer for it.
+    static constexpr unsigned char kEmpty = 0;
+    const auto* key_bytes =
+        key.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(key.data());
+    if (EVP_MAC_init(ctx.get(), key_bytes, key.size(), params) != 1) {
+      throw std::runtime_error("EVP_MAC_init failed");
+    }
+    if (entries_.size() == kMaxKeys) entries_.erase(entries_.begin());
+    entries_.push_back({std::string(key), std::move(ctx)});
+    return entries_.back().ctx.get();
+  }
+
+ private:
+  static constexpr std::size_t kMaxKeys = 4;  // current and rotated secrets, tests' keys
+  struct Entry {
+    std::string key;
+    std::unique_ptr<EVP_MAC_CTX, MacContextDeleter> ctx;
+  };
+  std::vector<Entry> entries_;
+};
+
 // HMAC-SHA256 over the concatenation of `parts`, without copying them together (a post_call_audio
 // body is tens of megabytes).
 std::string HmacHex(std::string_view key, std::initializer_list<std::string_view> parts) {
-  std::unique_ptr<EVP_MAC_CTX, MacContextDeleter> ctx(
-      EVP_MAC_CTX_new(const_cast<EVP_MAC*>(HmacAlgorithm())));
-  if (!ctx) throw std::runtime_error("EVP_MAC_CTX_new failed");
-  char digest_name[] = "SHA256";
-  const OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
-      OSSL_PARAM_construct_end()};
-  // An empty key is legal HMAC; OpenSSL wants a non-null pointer for it.
-  static constexpr unsigned char kEmpty = 0;
-  const auto* key_bytes =
-      key.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(key.data());
-  if (EVP_MAC_init(ctx.get(), key_bytes, key.size(), params) != 1) {
-    throw std::runtime_error("EVP_MAC_init failed");
-  }
+  thread_local KeyedContexts contexts;
+  EVP_MAC_CTX* ctx = contexts.For(key);
   for (std::string_view part : parts) {
     if (part.empty()) continue;
-    if (EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(part.data()),
-                       part.size()) != 1) {
+    if (EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(part.data()), part.size()) !=
+        1) {
       throw std::runtime_error("EVP_MAC_update failed");
     }
   }
   std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
   std::size_t length = 0;
-  if (EVP_MAC_final(ctx.get(), out.data(), &length, out.size()) != 1) {
+  if (EVP_MAC_final(ctx, out.data(), &length, out.size()) != 1) {
     throw std::runtime_error("EVP_MAC_final failed");
   }
   return Hex(out.data(), length);

@@ -2,6 +2,8 @@
 // column reads, and a transaction guard. Used only on the database thread.
 #pragma once
 
+#include "store/database.hpp"
+
 #include <sqlite3.h>
 
 #include <cstdint>
@@ -13,11 +15,21 @@ namespace callgate::calls::detail {
 
 class Statement {
  public:
+  // On a store::Database's thread the statement comes from its cache (compiled once per
+  // connection) and goes back to it, reset, on destruction; elsewhere it is compiled here.
   Statement(sqlite3* db, std::string_view sql) : db_(db) {
-    ok_ = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr) ==
-          SQLITE_OK;
+    stmt_ = store::Database::Acquire(db, sql);
+    cached_ = stmt_ != nullptr;
+    ok_ = cached_ || sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt_,
+                                        nullptr) == SQLITE_OK;
   }
-  ~Statement() { sqlite3_finalize(stmt_); }
+  ~Statement() {
+    if (cached_) {
+      store::Database::Release(stmt_);
+    } else {
+      sqlite3_finalize(stmt_);
+    }
+  }
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
 
@@ -87,6 +99,7 @@ class Statement {
 
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
+  bool cached_ = false;
   bool ok_ = false;
 };
 
@@ -94,22 +107,25 @@ class Statement {
 // Commit() succeeded.
 class Transaction {
  public:
-  explicit Transaction(sqlite3* db) : db_(db) {
-    ok_ = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
-  }
+  explicit Transaction(sqlite3* db) : db_(db) { ok_ = Run("BEGIN IMMEDIATE"); }
   ~Transaction() {
-    if (ok_ && !committed_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    if (ok_ && !committed_) Run("ROLLBACK");
   }
   Transaction(const Transaction&) = delete;
   Transaction& operator=(const Transaction&) = delete;
 
   bool ok() const { return ok_; }
   bool Commit() {
-    committed_ = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK;
+    committed_ = Run("COMMIT");
     return committed_;
   }
 
  private:
+  bool Run(std::string_view sql) {
+    Statement statement(db_, sql);
+    return statement.Step() == SQLITE_DONE;
+  }
+
   sqlite3* db_;
   bool ok_ = false;
   bool committed_ = false;

@@ -215,6 +215,34 @@ TEST_F(LedgerTest, ConversationUpdatesFollowTheRulesAndPersistJson) {
   EXPECT_EQ(stored->updated_at_ms, kStartMs + 70'000);
 }
 
+TEST_F(LedgerTest, AnUpdateIsCompletedOnlyForAConversationThatIsACall) {
+  const CallRecord call = Insert();
+  ASSERT_TRUE(Initiate(call.call_id, "conv_1").has_value());
+  int completed = 0;
+  auto fill = [&completed](ConversationUpdate& update) {
+    ++completed;
+    update.status = CallStatus::kDone;
+    update.duration_secs = 42;
+  };
+
+  ConversationUpdate stranger{.conversation_id = "conv_not_ours", .source = UpdateSource::kWebhook};
+  stranger.complete = fill;
+  const auto unknown = Update(std::move(stranger));
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_EQ(unknown.error(), make_error_code(LedgerErrc::kNotFound));
+  EXPECT_EQ(completed, 0);
+
+  ConversationUpdate ours{.conversation_id = "conv_1", .source = UpdateSource::kWebhook};
+  ours.complete = fill;
+  const auto updated = Update(std::move(ours));
+  ASSERT_TRUE(updated.has_value());
+  EXPECT_EQ(completed, 1);
+  EXPECT_TRUE(updated->changed);
+  EXPECT_EQ(updated->record.status, CallStatus::kDone);
+  EXPECT_EQ(updated->record.duration_secs, 42);
+  EXPECT_EQ(updated->record.source, UpdateSource::kWebhook);
+}
+
 TEST_F(LedgerTest, TheLedgerSurvivesARestart) {
   const CallRecord call = Insert();
   ASSERT_TRUE(Initiate(call.call_id, "conv_r").has_value());

@@ -3,6 +3,7 @@
 // the SQLite ledger.
 #include "calls/refresher.hpp"
 #include "calls/sqlite_ledger.hpp"
+#include "calls/upstream_status_source.hpp"
 
 #include "calls_support.hpp"
 #include "core/ids.hpp"
@@ -415,6 +416,33 @@ TEST(RefresherWithSqlite, TheLedgerReachesDoneWithoutAWebhook) {
   EXPECT_EQ(stored->analysis->at("call_successful"), "success");
   EXPECT_EQ(stored->source, UpdateSource::kPoll);
   database->Close();
+}
+
+}  // namespace
+}  // namespace callgate::calls
+
+namespace callgate::calls {
+namespace {
+
+TEST(StatusFromConversation, CopiesOutOfTheSourcesArena) {
+  std::optional<ConversationStatus> status;
+  {
+    // A webhook event's data lives in an arena that is freed with the event.
+    auto arena = boost::json::make_shared_resource<boost::json::monotonic_resource>();
+    const boost::json::value conversation = boost::json::parse(
+        R"({"status":"done","transcript":[{"role":"agent","message":"Hello there"}],
+            "analysis":{"call_successful":"success"},
+            "metadata":{"call_duration_secs":12}})",
+        arena);
+    status = StatusFromConversation(conversation.as_object());
+  }
+  ASSERT_TRUE(status->transcript.has_value());
+  EXPECT_EQ(status->transcript->storage().get(), boost::json::storage_ptr().get());
+  EXPECT_EQ(status->analysis->storage().get(), boost::json::storage_ptr().get());
+  EXPECT_EQ(status->transcript->at(0).at("message"), "Hello there");
+  EXPECT_EQ(status->analysis->at("call_successful"), "success");
+  EXPECT_EQ(status->status, CallStatus::kDone);
+  EXPECT_EQ(status->duration_secs, 12);
 }
 
 }  // namespace

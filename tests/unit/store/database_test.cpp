@@ -42,6 +42,39 @@ TEST(Database, CreatesDirectoriesWalAndMigrations) {
       OnDatabaseThread(*database, "SELECT value FROM meta WHERE key='created_at'").empty());
 }
 
+TEST(Database, StatementsAreCompiledOncePerConnectionAndLentOneAtATime) {
+  TempDir dir;
+  auto database = Database::Open((dir.path() / "callgate.db").string());
+  constexpr std::string_view kSql = "SELECT value FROM meta WHERE key = ?1";
+  std::promise<void> checked;
+  ASSERT_TRUE(database->Post([&](sqlite3* db) {
+    sqlite3_stmt* first = Database::Acquire(db, kSql);
+    ASSERT_NE(first, nullptr);
+    EXPECT_STREQ(sqlite3_sql(first), std::string(kSql).c_str());
+    // In use further up the stack: the caller must prepare its own.
+    EXPECT_EQ(Database::Acquire(db, kSql), nullptr);
+    sqlite3_bind_text(first, 1, "created_at", -1, SQLITE_STATIC);
+    EXPECT_EQ(sqlite3_step(first), SQLITE_ROW);
+    Database::Release(first);  // reset, bindings cleared
+    sqlite3_stmt* again = Database::Acquire(db, kSql);
+    EXPECT_EQ(again, first);
+    EXPECT_EQ(sqlite3_step(again), SQLITE_DONE);  // ?1 is NULL now: no row
+    Database::Release(again);
+    EXPECT_EQ(Database::Acquire(db, "SELECT nonsense FROM nowhere"), nullptr);
+    checked.set_value();
+  }));
+  checked.get_future().wait();
+
+  // Off the database thread there is no cache.
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(":memory:", &raw), SQLITE_OK);
+  EXPECT_EQ(Database::Acquire(raw, "SELECT 1"), nullptr);
+  sqlite3_close(raw);
+  // Close() finalizes the cached statements, so the connection really closes (a statement left
+  // behind would make sqlite3_close fail and leak the connection: LeakSanitizer would report it).
+  database->Close();
+}
+
 TEST(Database, ReopeningAppliesNothingTwice) {
   TempDir dir;
   const auto path = (dir.path() / "callgate.db").string();
