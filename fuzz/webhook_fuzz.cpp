@@ -95,7 +95,7 @@ void CheckEvent(std::string_view body) {
   if (event.type.empty()) std::abort();
   switch (event.kind) {
     case webhook::EventType::kPostCallTranscription:
-      if (!event.transcription || event.conversation_id.empty()) std::abort();
+      if (!TranscriptionOf(event) || event.conversation_id.empty()) std::abort();
       break;
     case webhook::EventType::kPostCallAudio:
       if (!event.audio || event.audio->mp3.empty()) std::abort();

@@ -1,5 +1,6 @@
 #include "core/worker.hpp"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <exception>
@@ -33,6 +34,8 @@ void Worker::Stop() {
 }
 
 void Worker::Loop() {
+  // Named for top -H, perf and gdb (Linux keeps 15 characters).
+  pthread_setname_np(pthread_self(), name_.substr(0, 15).c_str());
   while (true) {
     std::function<void()> task;
     {

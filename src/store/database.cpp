@@ -31,6 +31,17 @@ void Exec(sqlite3* db, std::string_view sql, const std::string& path) {
   }
 }
 
+std::string QueryText(sqlite3* db, const char* sql) {
+  sqlite3_stmt* stmt = nullptr;
+  std::string value;
+  if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) == SQLITE_OK &&
+      sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0) != nullptr) {
+    value = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+  }
+  sqlite3_finalize(stmt);
+  return value;
+}
+
 int QueryInt(sqlite3* db, const char* sql) {
   sqlite3_stmt* stmt = nullptr;
   int value = 0;
@@ -129,7 +140,9 @@ std::unique_ptr<Database> Database::Open(const std::string& path,
     Exec(db, "PRAGMA synchronous=FULL", path);
     Exec(db, "PRAGMA foreign_keys=ON", path);
     const int version = Migrate(db, path, module_migrations);
-    return std::unique_ptr<Database>(new Database(path, db, version));
+    auto database = std::unique_ptr<Database>(new Database(path, db, version));
+    database->StartCheckpointer();
+    return database;
   } catch (...) {
     sqlite3_close(db);
     throw;
@@ -137,7 +150,79 @@ std::unique_ptr<Database> Database::Open(const std::string& path,
 }
 
 Database::Database(std::string path, sqlite3* db, int schema_version)
-    : path_(std::move(path)), db_(db), schema_version_(schema_version), worker_("sqlite", 4096) {}
+    : path_(std::move(path)),
+      db_(db),
+      schema_version_(schema_version),
+      checkpointer_("sqlite-checkpoint", 1),
+      worker_("sqlite", 4096) {}
+
+void Database::StartCheckpointer() {
+  if (QueryText(db_, "PRAGMA journal_mode") != "wal") return;  // e.g. an in-memory database
+  sqlite3* second = nullptr;
+  if (sqlite3_open_v2(path_.c_str(), &second, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
+    spdlog::warn("database {}: no checkpoint connection ({}); checkpoints stay in the commits",
+                 path_, second != nullptr ? sqlite3_errmsg(second) : "out of memory");
+    sqlite3_close(second);
+    return;
+  }
+  sqlite3_busy_timeout(second, 5000);
+  // A connection opens the WAL on its first read; until then a checkpoint does nothing.
+  if (QueryText(second, "PRAGMA journal_mode") != "wal") {
+    spdlog::warn("database {}: the checkpoint connection does not see WAL mode; checkpoints stay"
+                 " in the commits",
+                 path_);
+    sqlite3_close(second);
+    return;
+  }
+  checkpoint_db_ = second;
+  // Replaces SQLite's automatic checkpoint (itself a WAL hook).
+  sqlite3_wal_hook(db_, &Database::OnWalCommit, this);
+}
+
+int Database::OnWalCommit(void* self_ptr, sqlite3* db, const char* schema, int frames) {
+  auto* self = static_cast<Database*>(self_ptr);
+  // The WAL starts over only when a write begins after every frame was copied, which a
+  // background checkpoint racing a busy writer rarely achieves: past kForceCheckpointFrames the
+  // writer copies the rest itself (little, the background copied the bulk) unless the
+  // background is at it right now; past twice that, in any case.
+  const bool background_busy = self->checkpoint_pending_.load();
+  if (frames >= 2 * kForceCheckpointFrames ||
+      (frames >= kForceCheckpointFrames && !background_busy)) {
+    if (sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) ==
+        SQLITE_OK) {
+      self->checkpoints_forced_.fetch_add(1, std::memory_order_relaxed);
+    }
+    return SQLITE_OK;
+  }
+  if (frames >= kCheckpointFrames && !self->checkpoint_pending_.exchange(true)) {
+    if (!self->checkpointer_.Post([self] { self->Checkpoint(); })) {
+      self->checkpoint_pending_ = false;
+    }
+  }
+  return SQLITE_OK;
+}
+
+void Database::Checkpoint() {
+  // PASSIVE: copies what no reader still needs, never blocks the writer. The next write
+  // transaction restarts the WAL from its beginning once everything has been copied.
+  int log_frames = 0;
+  int copied = 0;
+  const int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                           &log_frames, &copied);
+  if (rc == SQLITE_OK) last_backfilled_.store(std::max(copied, 0), std::memory_order_relaxed);
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+    spdlog::warn("database {}: checkpoint failed: {}", path_, sqlite3_errmsg(checkpoint_db_));
+  }
+  checkpoints_background_.fetch_add(1, std::memory_order_relaxed);
+  checkpoint_pending_ = false;
+}
+
+Database::CheckpointStats Database::checkpoint_stats() const {
+  return {.background = checkpoints_background_.load(std::memory_order_relaxed),
+          .forced = checkpoints_forced_.load(std::memory_order_relaxed),
+          .last_backfilled = last_backfilled_.load(std::memory_order_relaxed)};
+}
 
 Database::~Database() {
   Close();
@@ -182,6 +267,12 @@ bool Database::Ping(sqlite3* db) {
 
 void Database::Close() {
   worker_.Stop();
+  checkpointer_.Stop();
+  if (checkpoint_db_ != nullptr) {
+    sqlite3_wal_hook(db_, nullptr, nullptr);
+    sqlite3_close(checkpoint_db_);
+    checkpoint_db_ = nullptr;
+  }
   for (auto& [sql, stmt] : statements_)
     sqlite3_finalize(stmt);
   statements_.clear();

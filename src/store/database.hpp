@@ -12,10 +12,18 @@
 //     200-299  webhook inbox (src/webhook) 300-399  dialer sessions (src/dialer)
 // A migration is applied when its version is not yet recorded, in version order, so a module
 // can add one later without renumbering anyone else's.
+//
+// WAL checkpoints run on a second connection on a thread of their own, started once the WAL has
+// grown by kCheckpointFrames pages, so commits do not copy pages and fsync the database file
+// (SQLite's automatic checkpoint does it inside the commit that crosses the line). Past
+// kForceCheckpointFrames the database thread copies what is left itself, which lets the WAL
+// start over from its beginning.
 #pragma once
 
 #include "core/worker.hpp"
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <span>
@@ -66,12 +74,26 @@ class Database {
   // Runs the queued tasks, then closes the connection.
   void Close();
 
+  static constexpr int kCheckpointFrames = 1000;         // SQLite's own default threshold
+  static constexpr int kForceCheckpointFrames = 4000;  // about 16 MB of WAL at 4 KiB pages
+
+  // Counters for tests and metrics: checkpoints run in the background / on the database thread.
+  struct CheckpointStats {
+    std::uint64_t background = 0;
+    std::uint64_t forced = 0;
+    int last_backfilled = 0;  // WAL frames in the database file after the last background one
+  };
+  CheckpointStats checkpoint_stats() const;
+
   const std::string& path() const { return path_; }
   // The highest migration version applied.
   int schema_version() const { return schema_version_; }
 
  private:
   Database(std::string path, sqlite3* db, int schema_version);
+  void StartCheckpointer();
+  static int OnWalCommit(void* self, sqlite3* db, const char* schema, int frames);
+  void Checkpoint();  // on the checkpoint thread
 
   struct StringHash {
     using is_transparent = void;
@@ -86,6 +108,13 @@ class Database {
   // Database thread only (Acquire/Release), then Close() after the thread has stopped.
   std::unordered_map<std::string, sqlite3_stmt*, StringHash, std::equal_to<>> statements_;
   std::unordered_set<sqlite3_stmt*> in_use_;
+  // The checkpointer: its own connection (null when the file is not in WAL mode) and thread.
+  sqlite3* checkpoint_db_ = nullptr;
+  std::atomic<bool> checkpoint_pending_{false};
+  std::atomic<std::uint64_t> checkpoints_background_{0};
+  std::atomic<std::uint64_t> checkpoints_forced_{0};
+  std::atomic<int> last_backfilled_{0};
+  core::Worker checkpointer_;
   core::Worker worker_;
 };
 

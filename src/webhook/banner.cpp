@@ -126,8 +126,10 @@ std::string RenderBanner(const StoredEvent& stored, std::string_view recording_u
   lines.Field("Conversation", stored.conversation_id);
   lines.Field("Agent", stored.agent_id);
   const Event* event = stored.event.get();
-  if (event != nullptr && event->transcription) {
-    const Transcription& t = *event->transcription;
+  const std::optional<Transcription> transcription =
+      event != nullptr ? TranscriptionOf(*event) : std::nullopt;
+  if (transcription) {
+    const Transcription& t = *transcription;
     lines.Field("Status", t.status);
     if (t.call_duration_secs) lines.Field("Duration", Duration(*t.call_duration_secs));
     lines.Field("Result", t.call_successful);
@@ -139,9 +141,7 @@ std::string RenderBanner(const StoredEvent& stored, std::string_view recording_u
     lines.Field("Failure", reason);
   }
   std::string url(recording_url);
-  if (url.empty() && event != nullptr && event->transcription) {
-    url = event->transcription->recording_url;
-  }
+  if (url.empty() && transcription) url = transcription->recording_url;
   lines.Field("Recording", url);
   if (stored.recording_path) lines.Field("Audio file", stored.recording_path->string());
   lines.Field("Source", std::string(SourceName(stored.source)) + " (" + stored.verification + ")");
@@ -153,8 +153,8 @@ std::string RenderBanner(const StoredEvent& stored, std::string_view recording_u
     }
     lines.Field("Data fields", keys);
   }
-  if (event != nullptr && event->transcription) {
-    const auto& turns = event->transcription->transcript;
+  if (transcription) {
+    const auto& turns = transcription->transcript;
     lines.Rule('-');
     if (turns.empty()) {
       lines.Raw("Transcript: (empty)");
@@ -194,8 +194,8 @@ std::string RenderLogLine(const StoredEvent& stored, std::string_view recording_
   if (!stored.agent_id.empty()) line["agent_id"] = stored.agent_id;
   if (stored.event_timestamp) line["event_timestamp"] = *stored.event_timestamp;
   const Event* event = stored.event.get();
-  if (event != nullptr && event->transcription) {
-    const Transcription& t = *event->transcription;
+  if (const auto transcription = event != nullptr ? TranscriptionOf(*event) : std::nullopt) {
+    const Transcription& t = *transcription;
     line["status"] = t.status;
     if (t.call_duration_secs) line["duration_secs"] = *t.call_duration_secs;
     line["turns"] = t.transcript.size();

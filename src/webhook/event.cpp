@@ -187,6 +187,11 @@ std::optional<std::string> DecodeBase64(std::string_view text) {
   return out;
 }
 
+std::optional<Transcription> TranscriptionOf(const Event& event) {
+  if (event.kind != EventType::kPostCallTranscription) return std::nullopt;
+  return ParseTranscription(event.data);
+}
+
 EventResult ParseEvent(std::string_view body) {
   boost::json::parse_options options;
   options.max_depth = 64;
@@ -281,8 +286,7 @@ EventResult ParseEvent(std::string_view body) {
 
   switch (event.kind) {
     case EventType::kPostCallTranscription:
-      event.transcription = ParseTranscription(event.data);
-      break;
+      break;  // typed on demand: TranscriptionOf
     case EventType::kPostCallAudio: {
       if (!IsSafeConversationId(event.conversation_id)) {
         return Error("invalid_field", "data.conversation_id",

@@ -4,7 +4,8 @@
 // event_timestamp is optional and may be a number or a numeric string (the docs disagree).
 // Known types get typed fields on top of `data`:
 //   post_call_transcription  the GET-conversation shape: status, transcript turns, duration,
-//                            analysis. data.conversation_id is required.
+//                            analysis (TranscriptionOf: computed when asked, since only the
+//                            terminal banner wants it). data.conversation_id is required.
 //   post_call_audio          data.full_audio (base64 MP3) decoded to bytes; conversation_id is
 //                            required and must be usable as a file name; `data` keeps every
 //                            field except full_audio (the bytes are in `audio`).
@@ -71,7 +72,6 @@ struct Event {
   // thread-safe and a plain copy of a JSON value uses its source's storage, so copy out of
   // `data` into the default storage: `boost::json::value(part, boost::json::storage_ptr())`.
   boost::json::object data;
-  std::optional<Transcription> transcription;  // kind == kPostCallTranscription
   std::optional<Audio> audio;                  // kind == kPostCallAudio
   std::optional<InitiationFailure> failure;    // kind == kCallInitiationFailure
 };
@@ -99,6 +99,9 @@ using EventResult = boost::system::result<Event, EventError>;
 
 // Parses a (verified) body. Nesting deeper than 64 levels is invalid_json.
 EventResult ParseEvent(std::string_view body);
+
+// The typed view of a post_call_transcription's data; nullopt for other kinds.
+std::optional<Transcription> TranscriptionOf(const Event& event);
 
 // True for ids usable as a file name: 1-128 characters of [A-Za-z0-9_-].
 bool IsSafeConversationId(std::string_view id);

@@ -7,6 +7,7 @@
 
 #include <fstream>
 #include <future>
+#include <thread>
 
 namespace callgate::store {
 namespace {
@@ -73,6 +74,37 @@ TEST(Database, StatementsAreCompiledOncePerConnectionAndLentOneAtATime) {
   // Close() finalizes the cached statements, so the connection really closes (a statement left
   // behind would make sqlite3_close fail and leak the connection: LeakSanitizer would report it).
   database->Close();
+}
+
+TEST(Database, CheckpointsRunInTheBackgroundAndKeepTheWalBounded) {
+  TempDir dir;
+  const auto path = (dir.path() / "callgate.db").string();
+  auto database = Database::Open(path);
+  std::promise<void> written;
+  ASSERT_TRUE(database->Post([&](sqlite3* db) {
+    sqlite3_exec(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)", nullptr, nullptr, nullptr);
+    // No fsync per commit in this test: it is about checkpoints, and 2,000 fsyncs are slow.
+    sqlite3_exec(db, "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
+    // Each commit appends at least one page to the WAL: well past kCheckpointFrames.
+    for (int i = 0; i < 2 * Database::kCheckpointFrames; ++i) {
+      sqlite3_exec(db, "INSERT INTO t (v) VALUES (randomblob(3000))", nullptr, nullptr, nullptr);
+    }
+    written.set_value();
+  }));
+  written.get_future().wait();
+  // The checkpoint thread copies the pages to the database file while the writer goes on.
+  for (int i = 0; i < 500 && database->checkpoint_stats().background == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GE(database->checkpoint_stats().background, 1u);
+  EXPECT_GT(database->checkpoint_stats().last_backfilled, 0);  // it copied pages
+  EXPECT_EQ(OnDatabaseThread(*database, "SELECT COUNT(*) FROM t"),
+            std::to_string(2 * Database::kCheckpointFrames));
+  database->Close();
+  // The file holds every row after a clean close.
+  auto reopened = Database::Open(path);
+  EXPECT_EQ(OnDatabaseThread(*reopened, "SELECT COUNT(*) FROM t"),
+            std::to_string(2 * Database::kCheckpointFrames));
 }
 
 TEST(Database, ReopeningAppliesNothingTwice) {

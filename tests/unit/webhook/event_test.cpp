@@ -41,8 +41,9 @@ TEST(Event, PostCallTranscription) {
   EXPECT_EQ(event.event_timestamp, 1739537297);
   EXPECT_EQ(event.conversation_id, "abc");
   EXPECT_EQ(event.agent_id, "xyz");
-  ASSERT_TRUE(event.transcription);
-  const Transcription& t = *event.transcription;
+  const std::optional<Transcription> transcription = TranscriptionOf(event);
+  ASSERT_TRUE(transcription);
+  const Transcription& t = *transcription;
   EXPECT_EQ(t.status, "done");
   EXPECT_EQ(t.user_id, "user123");
   ASSERT_EQ(t.transcript.size(), 3u);
@@ -65,10 +66,10 @@ TEST(Event, TheSeedsShapeIsTolerated) {
       R"({"type":"post_call_transcription","data":{"conversation_id":"conv_123","status":"ended",
           "transcript":"...","recording_url":"https://x/audio.mp3"},"event_timestamp":1730000000})");
   ASSERT_TRUE(result.has_value()) << result.error().message;
-  ASSERT_EQ(result->transcription->transcript.size(), 1u);
-  EXPECT_EQ(result->transcription->transcript[0].role, "");
-  EXPECT_EQ(result->transcription->transcript[0].message, "...");
-  EXPECT_EQ(result->transcription->recording_url, "https://x/audio.mp3");
+  ASSERT_EQ(TranscriptionOf(*result)->transcript.size(), 1u);
+  EXPECT_EQ(TranscriptionOf(*result)->transcript[0].role, "");
+  EXPECT_EQ(TranscriptionOf(*result)->transcript[0].message, "...");
+  EXPECT_EQ(TranscriptionOf(*result)->recording_url, "https://x/audio.mp3");
 }
 
 TEST(Event, EventTimestampAsNumberStringOrAbsent) {
@@ -208,10 +209,10 @@ TEST(Event, BestEffortTypedViewNeverRefusesOptionalFields) {
           "transcript":[1,{"role":2,"message":{"x":1}},{"role":"user","message":"hi"}],
           "metadata":"nope","analysis":[]}})");
   ASSERT_TRUE(result.has_value()) << result.error().message;
-  EXPECT_EQ(result->transcription->status, "");
-  ASSERT_EQ(result->transcription->transcript.size(), 2u);
-  EXPECT_EQ(result->transcription->transcript[1].message, "hi");
-  EXPECT_FALSE(result->transcription->call_duration_secs);
+  EXPECT_EQ(TranscriptionOf(*result)->status, "");
+  ASSERT_EQ(TranscriptionOf(*result)->transcript.size(), 2u);
+  EXPECT_EQ(TranscriptionOf(*result)->transcript[1].message, "hi");
+  EXPECT_FALSE(TranscriptionOf(*result)->call_duration_secs);
 }
 
 }  // namespace

@@ -196,8 +196,8 @@ TEST_F(InboxTest, StoresGetsAndListsAnEvent) {
   const auto sunk = sink_.events();
   ASSERT_EQ(sunk.size(), 1u);
   EXPECT_EQ(sunk[0].event_id, result.event_id);
-  ASSERT_TRUE(sunk[0].event && sunk[0].event->transcription);
-  EXPECT_EQ(sunk[0].event->transcription->transcript[0].message, "Hi");
+  ASSERT_TRUE(sunk[0].event && TranscriptionOf(*sunk[0].event));
+  EXPECT_EQ(TranscriptionOf(*sunk[0].event)->transcript[0].message, "Hi");
 }
 
 TEST_F(InboxTest, RedeliveredEventIsADuplicate) {
