@@ -2,6 +2,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 
 #include <csignal>
@@ -67,6 +68,11 @@ void Runtime::Run() {
 
 void Runtime::StopWhenIdle() {
   impl_->work.reset();
+  // The signal wait is work too: it would keep Run() from ever returning.
+  asio::post(impl_->context, [impl = impl_.get()] {
+    boost::system::error_code ignored;
+    impl->signals.cancel(ignored);
+  });
 }
 
 void Runtime::Stop() {

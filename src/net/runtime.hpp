@@ -36,7 +36,7 @@ class Runtime {
   // Thread-safe; pending handlers are abandoned.
   void Stop();
   // Thread-safe: Run() returns once the handlers already queued (closing sockets, last
-  // callbacks) have run and nothing else is pending.
+  // callbacks) have run and nothing else is pending. Stops waiting for signals.
   void StopWhenIdle();
 
  private:
