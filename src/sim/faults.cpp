@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <memory>
 
 namespace callgate::sim {
 namespace {
@@ -265,7 +266,54 @@ std::optional<http::Response> FaultResponse(const FaultSpec& spec, std::string_v
   return response;
 }
 
+namespace {
+
+// The first half of another stream, well framed: Length() says half, and it ends there.
+class HalfStream final : public http::BodyStream,
+                         public std::enable_shared_from_this<HalfStream> {
+ public:
+  explicit HalfStream(std::shared_ptr<http::BodyStream> inner)
+      : inner_(std::move(inner)), length_(inner_->Length()) {
+    if (length_) {
+      *length_ /= 2;
+      left_ = *length_;
+    }
+  }
+  std::optional<std::uint64_t> Length() const override { return length_; }
+  void Next(NextCallback done) override {
+    // Unknown length: half of the first chunk, then the end.
+    if (left_ == 0 || (!length_ && passed_any_)) {
+      done(http::BodyChunk::End());
+      return;
+    }
+    inner_->Next([this, self = shared_from_this(), done = std::move(done)](http::BodyChunk chunk) {
+      if (chunk.kind != http::BodyChunk::Kind::kData) {
+        done(std::move(chunk));
+        return;
+      }
+      const std::uint64_t keep =
+          length_ ? std::min<std::uint64_t>(left_, chunk.data.size()) : chunk.data.size() / 2;
+      chunk.data.resize(keep);
+      left_ -= std::min(left_, keep);
+      passed_any_ = true;
+      done(chunk.data.empty() ? http::BodyChunk::End() : std::move(chunk));
+    });
+  }
+
+ private:
+  std::shared_ptr<http::BodyStream> inner_;
+  std::optional<std::uint64_t> length_;
+  std::uint64_t left_ = 0;
+  bool passed_any_ = false;
+};
+
+}  // namespace
+
 void TruncateBody(http::Response& response) {
+  if (response.stream) {
+    response.stream = std::make_shared<HalfStream>(std::move(response.stream));
+    return;
+  }
   response.body.resize(response.body.size() / 2);
 }
 

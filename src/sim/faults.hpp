@@ -82,7 +82,8 @@ bool RouteMatches(std::string_view route, std::string_view method, std::string_v
 std::optional<http::Response> FaultResponse(const FaultSpec& spec, std::string_view trace_id);
 
 // Cuts the body to half its length (rounded down). The server's Content-Length then announces
-// the cut length, so the client sees a well-framed response with broken JSON.
+// the cut length, so the client sees a well-framed response with broken JSON. A streamed body
+// (a recording) is cut the same way: half its length announced and sent, then its end.
 void TruncateBody(http::Response& response);
 
 }  // namespace callgate::sim

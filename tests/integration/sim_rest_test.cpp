@@ -210,6 +210,29 @@ TEST_F(SimRestTest, TruncateFaultIsWellFramedButCut) {
   EXPECT_EQ(cut->Header("content-length"), std::to_string(cut->body.size()));
 }
 
+TEST_F(SimRestTest, TruncateFaultCutsAStreamedRecordingToo) {
+  auto call = Api("POST", "/v1/convai/twilio/outbound-call", kCallBody);
+  ASSERT_TRUE(call);
+  ASSERT_EQ(call->status, 200);
+  const std::string id(Json(*call).at("conversation_id").as_string());
+  ASSERT_TRUE(Control("POST", "/_sim/clock/advance", R"({"seconds":60})"));
+  const std::string audio = "/v1/convai/conversations/" + id + "/audio";
+  auto whole = Api("GET", audio);
+  ASSERT_TRUE(whole);
+  ASSERT_EQ(whole->status, 200);
+  ASSERT_GT(whole->body.size(), 1000u);
+
+  ASSERT_TRUE(Control("POST", "/_sim/faults",
+                      R"({"route":"GET /v1/convai/conversations/{conversation_id}/audio",)"
+                      R"("truncate":true})"));
+  auto cut = Api("GET", audio);
+  ASSERT_TRUE(cut) << "Content-Length must match the cut body, or the read would time out";
+  EXPECT_EQ(cut->status, 200);
+  EXPECT_EQ(cut->Header("content-type"), "audio/mpeg");
+  EXPECT_EQ(cut->body, whole->body.substr(0, whole->body.size() / 2));
+  EXPECT_EQ(cut->Header("content-length"), std::to_string(cut->body.size()));
+}
+
 TEST_F(SimRestTest, LatencyFaultDelaysTheAnswer) {
   auto added = Control("POST", "/_sim/faults",
                        R"({"route":"GET /v1/convai/phone-numbers","latency_ms":300})");
