@@ -6,10 +6,13 @@
 //   - memory per session (this process's RSS growth / N),
 //   - how far behind real time the user audio reached the simulator (the simulator's per-session
 //     byte count against the audio time elapsed; 50 ms chunks, so ~50 ms is "on time"),
-//   - ping round trips answered, send-queue drops and playback underruns from the engine.
+//   - ping round trips answered, send-queue drops and playback underruns from the engine,
+//   - the time from an `audio` event read off the socket to its samples being in the playback
+//     buffer (Engine::audio_event_latency(): the agent's greetings, at the start of the run).
 // Baseline in the same run: the same process idle for S seconds (its CPU is the floor).
 // Usage: sessions_bench --url http://127.0.0.1:PORT --api-key KEY [--sessions 100]
-//                       [--seconds 20] [--sim-pid PID]
+//                       [--seconds 20] [--sim-pid PID] [--ramp 200 (sessions started per second;
+//                       0 = all at once)] [--io-threads 2] [--lanes 0 (TransportOptions::lanes)]
 // (bench/sessions.sh starts the simulator and runs a series.) Not part of `make test`.
 #include "audio/backends/monotonic_clock.hpp"
 #include "audio/backends/spec.hpp"
@@ -35,6 +38,7 @@
 #include <cstring>
 #include <fstream>
 #include <future>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -98,7 +102,7 @@ std::optional<boost::json::value> GetJson(upstream::HttpClient& http, const std:
 
 int main(int argc, char** argv) {
   std::string url, key;
-  int sessions = 100, seconds = 20, sim_pid = 0;
+  int sessions = 100, seconds = 20, sim_pid = 0, io_threads = 2, lanes = 0, ramp = 200;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--url")
@@ -111,6 +115,12 @@ int main(int argc, char** argv) {
       seconds = std::stoi(argv[i + 1]);
     else if (flag == "--sim-pid")
       sim_pid = std::stoi(argv[i + 1]);
+    else if (flag == "--io-threads")
+      io_threads = std::stoi(argv[i + 1]);
+    else if (flag == "--lanes")
+      lanes = std::stoi(argv[i + 1]);
+    else if (flag == "--ramp")
+      ramp = std::stoi(argv[i + 1]);
   }
   if (url.empty() || key.empty() || sessions < 1 || seconds < 2) {
     std::fprintf(stderr,
@@ -120,7 +130,7 @@ int main(int argc, char** argv) {
   }
 
   spdlog::set_level(spdlog::level::warn);
-  net::Runtime runtime(2);
+  net::Runtime runtime(static_cast<unsigned>(std::max(1, io_threads)));
   std::thread io([&] { runtime.Run(); });
   net::AsioScheduler scheduler(runtime);
   core::SystemClock wall;
@@ -129,7 +139,8 @@ int main(int argc, char** argv) {
   upstream::ElevenLabsClient api(
       *http, scheduler, wall,
       {.base_url = url, .api_key = key, .timeout = std::chrono::seconds(30)});
-  auto transports = conversation::MakeWebSocketTransportFactory(runtime, {});
+  auto transports = conversation::MakeWebSocketTransportFactory(
+      runtime, {.lanes = static_cast<std::size_t>(std::max(0, lanes))});
   core::Worker worker("audio", 65536);
 
   // Baseline: this process with its runtime, idle.
@@ -144,7 +155,13 @@ int main(int argc, char** argv) {
     conversation::Engine engine({api, *transports, worker, wall, audio_clock}, options);
     std::vector<std::shared_ptr<conversation::Session>> handles;
     const long rss0 = RssKb();
+    const auto ramp_start = Clock::now();
     for (int i = 0; i < sessions; ++i) {
+      if (ramp > 0) {
+        std::this_thread::sleep_until(
+            ramp_start +
+            std::chrono::microseconds(static_cast<std::int64_t>(i) * 1'000'000 / ramp));
+      }
       conversation::SessionRequest request;
       request.session_id = "bench_" + std::to_string(i);
       request.agent_id = "agent_sim_default";
@@ -182,10 +199,12 @@ int main(int argc, char** argv) {
     double worst_lag_ms = 0, total_lag_ms = 0;
     int measured = 0, ended = 0;
     std::uint64_t dropped = 0, underruns = 0, pings = 0;
+    std::map<std::string, int> end_reasons;
     for (const auto& handle : handles) {
       const auto stats = handle->Stats();
       if (stats.status == conversation::Status::kEnded) {
         ++ended;
+        ++end_reasons[stats.end_reason ? stats.end_reason->ToString() : "?"];
         continue;
       }
       dropped += stats.user_chunks_dropped;
@@ -208,6 +227,8 @@ int main(int argc, char** argv) {
     }
     const double session_seconds = static_cast<double>(sessions) * window;
     std::printf("sessions %d, window %.1f s, ended early %d\n", sessions, window, ended);
+    for (const auto& [reason, count] : end_reasons)
+      std::printf("  ended: %d x %s\n", count, reason.c_str());
     std::printf("engine CPU: %.3f ms per session-second (idle baseline %.3f ms/s subtracted)\n",
                 cpu * 1000.0 / session_seconds, idle_cpu_per_s * 1000.0);
     if (sim_cpu >= 0) {
@@ -223,6 +244,15 @@ int main(int argc, char** argv) {
     std::printf("pings answered %llu, send-queue drops %llu, playback underruns %llu\n",
                 static_cast<unsigned long long>(pings), static_cast<unsigned long long>(dropped),
                 static_cast<unsigned long long>(underruns));
+    const auto latency = engine.audio_event_latency();
+    const auto us = [](std::chrono::nanoseconds ns) {
+      return static_cast<double>(ns.count()) / 1e3;
+    };
+    std::printf(
+        "audio event read -> samples in the playback buffer: %llu events, p50 %.1f us, p90 %.1f "
+        "us, p99 %.1f us, p99.9 %.1f us, max %.1f us\n",
+        static_cast<unsigned long long>(latency.count), us(latency.p50), us(latency.p90),
+        us(latency.p99), us(latency.p999), us(latency.max));
     if (ended > 0 || dropped > 0) exit_code = 1;
     engine.Shutdown(std::chrono::seconds(10));
   }

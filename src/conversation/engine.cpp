@@ -53,6 +53,7 @@ struct Engine::Registry {
   std::set<std::string> devices;
   std::size_t reporting = 0;  // sessions gone from `sessions` whose on_done is running
   bool shutting_down = false;
+  LatencyHistogram audio_event_latency;  // lock-free
 
   // Before on_done: the id and the devices are free again (on_done may start a successor).
   void Remove(const std::string& id, const std::vector<std::string>& device_keys) {
@@ -199,7 +200,15 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
           [&](SessionMachine& m) { return m.Opened(self->request_.initiation); }));
     };
     handlers.on_text = [self](std::string_view text) {
-      self->Apply(self->WithMachine([&](SessionMachine& m) { return m.Receive(text); }));
+      self->Apply(self->WithMachine([&](SessionMachine& m) {
+        const std::uint64_t buffered = m.buffered_audio_events();
+        Actions actions = m.Receive(text);
+        if (m.buffered_audio_events() != buffered) {  // its samples are in the playback buffer
+          self->registry_->audio_event_latency.Record(std::chrono::steady_clock::now() -
+                                                      self->transport_->received_at());
+        }
+        return actions;
+      }));
     };
     handlers.on_close = [self](const CloseInfo& info) {
       self->Apply(self->WithMachine([&](SessionMachine& m) { return m.Closed(info); }));
@@ -497,6 +506,10 @@ std::shared_ptr<Session> Engine::Find(const std::string& session_id) const {
   std::lock_guard lock(registry_->mutex);
   const auto it = registry_->sessions.find(session_id);
   return it == registry_->sessions.end() ? nullptr : it->second;
+}
+
+LatencySummary Engine::audio_event_latency() const {
+  return registry_->audio_event_latency.Summarize();
 }
 
 std::size_t Engine::active() const {

@@ -1,5 +1,7 @@
 #include "conversation/protocol.hpp"
 
+#include "core/base64.hpp"
+
 #include <boost/json.hpp>
 
 #include <array>
@@ -10,8 +12,6 @@ namespace callgate::conversation {
 namespace {
 
 namespace json = boost::json;
-
-constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 std::string Serialize(const json::object& object) {
   return json::serialize(object);
@@ -333,27 +333,7 @@ std::string_view EventType(const ServerEvent& event) {
 // --- base64 ---------------------------------------------------------------------------------
 
 void Base64EncodeTo(std::span<const std::uint8_t> bytes, std::string& out) {
-  const std::size_t start = out.size();
-  out.resize(start + (bytes.size() + 2) / 3 * 4);
-  char* dest = out.data() + start;
-  std::size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    const std::uint32_t n = (std::uint32_t{bytes[i]} << 16) | (std::uint32_t{bytes[i + 1]} << 8) |
-                            std::uint32_t{bytes[i + 2]};
-    *dest++ = kAlphabet[(n >> 18) & 63];
-    *dest++ = kAlphabet[(n >> 12) & 63];
-    *dest++ = kAlphabet[(n >> 6) & 63];
-    *dest++ = kAlphabet[n & 63];
-  }
-  const std::size_t rest = bytes.size() - i;
-  if (rest > 0) {
-    std::uint32_t n = std::uint32_t{bytes[i]} << 16;
-    if (rest == 2) n |= std::uint32_t{bytes[i + 1]} << 8;
-    *dest++ = kAlphabet[(n >> 18) & 63];
-    *dest++ = kAlphabet[(n >> 12) & 63];
-    *dest++ = rest == 2 ? kAlphabet[(n >> 6) & 63] : '=';
-    *dest++ = '=';
-  }
+  core::Base64EncodeTo(bytes, out);
 }
 
 std::string Base64Encode(std::span<const std::uint8_t> bytes) {
@@ -363,13 +343,6 @@ std::string Base64Encode(std::span<const std::uint8_t> bytes) {
 }
 
 std::optional<std::vector<std::uint8_t>> Base64Decode(std::string_view text) {
-  static constexpr std::array<std::int8_t, 256> kValues = [] {
-    std::array<std::int8_t, 256> values{};
-    values.fill(-1);
-    for (int i = 0; i < 64; ++i)
-      values[static_cast<unsigned char>(kAlphabet[i])] = static_cast<std::int8_t>(i);
-    return values;
-  }();
   // Strip the padding (at most two '='), then the length decides the tail.
   std::size_t length = text.size();
   std::size_t padding = 0;
@@ -380,29 +353,18 @@ std::optional<std::vector<std::uint8_t>> Base64Decode(std::string_view text) {
   if (padding > 0 && text.size() % 4 != 0) return std::nullopt;
   if (length % 4 == 1) return std::nullopt;
   if (padding > 0 && (length % 4) + padding != 4) return std::nullopt;
-  std::vector<std::uint8_t> out;
-  out.reserve(length / 4 * 3 + 2);
-  std::size_t i = 0;
-  for (; i + 4 <= length; i += 4) {
-    const int a = kValues[static_cast<unsigned char>(text[i])];
-    const int b = kValues[static_cast<unsigned char>(text[i + 1])];
-    const int c = kValues[static_cast<unsigned char>(text[i + 2])];
-    const int d = kValues[static_cast<unsigned char>(text[i + 3])];
-    if ((a | b | c | d) < 0) return std::nullopt;
-    const auto n = static_cast<std::uint32_t>((a << 18) | (b << 12) | (c << 6) | d);
-    out.push_back(static_cast<std::uint8_t>(n >> 16));
-    out.push_back(static_cast<std::uint8_t>(n >> 8));
-    out.push_back(static_cast<std::uint8_t>(n));
-  }
-  const std::size_t rest = length - i;
+  const std::size_t whole = length / 4 * 4;
+  const std::size_t rest = length - whole;
+  std::vector<std::uint8_t> out(whole / 4 * 3 + (rest == 0 ? 0 : rest - 1));
+  if (!core::Base64DecodeBlocks(text.substr(0, whole), out.data())) return std::nullopt;
   if (rest >= 2) {
-    const int a = kValues[static_cast<unsigned char>(text[i])];
-    const int b = kValues[static_cast<unsigned char>(text[i + 1])];
-    const int c = rest == 3 ? kValues[static_cast<unsigned char>(text[i + 2])] : 0;
+    const int a = core::Base64Value(text[whole]);
+    const int b = core::Base64Value(text[whole + 1]);
+    const int c = rest == 3 ? core::Base64Value(text[whole + 2]) : 0;
     if ((a | b | c) < 0) return std::nullopt;
     const auto n = static_cast<std::uint32_t>((a << 18) | (b << 12) | (c << 6));
-    out.push_back(static_cast<std::uint8_t>(n >> 16));
-    if (rest == 3) out.push_back(static_cast<std::uint8_t>(n >> 8));
+    out[whole / 4 * 3] = static_cast<std::uint8_t>(n >> 16);
+    if (rest == 3) out[whole / 4 * 3 + 1] = static_cast<std::uint8_t>(n >> 8);
   }
   return out;
 }

@@ -162,7 +162,11 @@ void SessionMachine::Handle(AudioChunk&& event, Actions& actions) {
                                                     : 0;
   if (!last_audio_event_id_ || id > *last_audio_event_id_) last_audio_event_id_ = id;
   if (audio_) {
-    if (!audio_->PushAgentAudio(event.audio, id)) ++stale_audio_events_;
+    if (audio_->PushAgentAudio(event.audio, id)) {
+      ++buffered_audio_events_;
+    } else {
+      ++stale_audio_events_;
+    }
     return;
   }
   if (last_interrupt_id_ && id <= *last_interrupt_id_) {

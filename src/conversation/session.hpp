@@ -165,6 +165,9 @@ class SessionMachine {
   const std::optional<EndReason>& end_reason() const { return end_; }
   const std::optional<audio::AudioFormat>& input_format() const { return input_format_; }
   const std::optional<audio::AudioFormat>& output_format() const { return output_format_; }
+  // `audio` events whose samples went straight into the playback buffer (the pipeline was
+  // started; not stale): the engine times Receive() when this grows.
+  std::uint64_t buffered_audio_events() const { return buffered_audio_events_; }
   // The pipeline, once started (for inspection in tests).
   const audio::pipeline::ConversationAudio* audio() const { return audio_ ? &*audio_ : nullptr; }
 
@@ -238,6 +241,7 @@ class SessionMachine {
   std::uint64_t sent_bytes_ = 0, received_bytes_ = 0;
   std::uint64_t user_chunks_sent_ = 0, user_chunks_dropped_ = 0;
   std::uint64_t audio_events_ = 0, stale_audio_events_ = 0, interruptions_ = 0;
+  std::uint64_t buffered_audio_events_ = 0;
   std::uint64_t pings_answered_ = 0;
   std::optional<std::int64_t> last_ping_ms_;
   std::uint64_t tool_calls_ = 0, malformed_ = 0, ignored_ = 0;

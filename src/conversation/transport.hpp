@@ -3,7 +3,8 @@
 // module's only Beast translation unit). Tests can substitute their own factory, e.g. one that
 // wraps the real transport to record every frame sent.
 //
-// Threading: a Transport is a strand. Post(), After() and Abort() may be called from any thread;
+// Threading: a Transport lives on a strand (which it may share with other transports of the same
+// factory: see TransportOptions::lanes). Post(), After() and Abort() may be called from any thread;
 // every other method must be called on the strand, i.e. from inside a handler or a task that
 // this transport runs. Handlers, posted tasks and timers all run on the strand, one at a time,
 // never inline in the call that scheduled them.
@@ -56,6 +57,10 @@ struct TransportOptions {
   std::size_t max_queued_bytes = 4 * 1024 * 1024;
   std::string user_agent = "callgate";
   std::string subprotocol;  // offered in Sec-WebSocket-Protocol when set (the browser SDK: convai)
+  // Transports are spread over this many strands ("lanes"), each with one shared timer for the
+  // tickers of its transports; 0 = 4 per I/O thread of the runtime. Handlers of transports on
+  // one lane never run concurrently, so a handler that blocks delays the others of its lane.
+  std::size_t lanes = 0;
 };
 
 class Transport {
@@ -76,9 +81,16 @@ class Transport {
   // Strand only. Sends the queued frames, then the close frame; on_close follows when the peer
   // answers (or after close_timeout). Before the handshake completed: cancels the connect.
   virtual void Close(std::uint16_t code, std::string reason) = 0;
+  // Strand only, inside on_text: when the frame being delivered was read off the socket (the
+  // engine times from it to the frame's audio being buffered). Transports that do not know
+  // answer now.
+  virtual std::chrono::steady_clock::time_point received_at() const {
+    return std::chrono::steady_clock::now();
+  }
   // Strand only. Calls `tick` every `period`, on the strand, without drift; a late tick is
   // followed by the next one on schedule (missed ticks are skipped, not bunched). Replaces any
-  // previous ticker.
+  // previous ticker. The ticks of the transports of one lane share a timer and fire together,
+  // so the first tick comes within one `period` (not exactly one period after this call).
   virtual void StartTicker(std::chrono::milliseconds period, std::function<void()> tick) = 0;
   virtual void StopTicker() = 0;
 
@@ -94,7 +106,7 @@ class Transport {
 class TransportFactory {
  public:
   virtual ~TransportFactory() = default;
-  // Thread-safe. A fresh, unconnected transport on a strand of its own.
+  // Thread-safe. A fresh, unconnected transport, on one of the factory's strands.
   virtual std::shared_ptr<Transport> Create() = 0;
 };
 

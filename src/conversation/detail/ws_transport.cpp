@@ -1,17 +1,24 @@
 // The Beast implementation of conversation::Transport (contract in transport.hpp): the module's
 // only translation unit that sees Asio and Beast.
 //
-// One transport = one strand of the runtime's io_context. Its coroutines (the connection with
-// its read loop, and the single writer) and its timers all run on that strand, so the state
-// below needs no lock; Post/After/Abort/Shutdown hop onto the strand first. Every coroutine and
-// timer handler holds a shared_ptr to the transport, so it lives until the last of them ends.
+// Lanes: the factory keeps a fixed set of lanes (TransportOptions::lanes), each a strand of the
+// runtime's io_context with one timer and a TickerGroup (ticker_group.hpp); transports are
+// spread over them round-robin. A transport's coroutine (the connection with its read loop),
+// its writes and its timers all run on its lane's strand, so the state below needs no lock;
+// Post/After/Abort/Shutdown hop onto the strand first. StartTicker() joins the lane's group:
+// one timer wake-up per period ticks every session of the lane in turn (N per-session timers
+// cost N wake-ups, the main CPU cost of many idle-ish sessions), and the lanes' ticks are spread
+// over the period so that no burst holds both I/O threads for long. Every coroutine and handler
+// holds a shared_ptr to the transport, so it lives until the last of them ends.
 //
 // Connecting: resolve, TCP connect, TLS (SNI, verification against the system store plus the
 // optional CA file, host-name check), WebSocket upgrade; one watchdog bounds all of it. Writing:
-// one outstanding write, as Beast requires; frames wait in a bounded queue drained by a single
-// writer coroutine, which also sends the close frame once the queue is empty. Reading: one loop;
+// one outstanding write, as Beast requires; frames wait in a bounded queue drained by a chain of
+// write completions (the first write starts inside Send(): no coroutine, no post per frame); the
+// close frame goes once the queue is empty. Reading: one loop;
 // Beast answers the server's close frame itself, and bounds the closing handshake and the idle
 // time (with WebSocket pings at half of it).
+#include "conversation/ticker_group.hpp"
 #include "conversation/transport.hpp"
 #include "upstream/url_target.hpp"
 
@@ -35,9 +42,11 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <boost/url/parse.hpp>
 
+#include <atomic>
 #include <deque>
 #include <optional>
 #include <set>
+#include <vector>
 
 namespace callgate::conversation {
 namespace {
@@ -59,6 +68,25 @@ std::optional<Target> ParseTarget(const std::string& url, std::string& error) {
   return upstream::ParseUrlTarget(url, {"ws", "http"}, {"wss", "https"}, error);
 }
 
+// A completion handler Asio treats as a continuation of the handler that started its
+// operation: when the operation completes at once (a write the socket takes whole), the
+// handler is queued on the thread that started it instead of waking another I/O thread, which
+// would only find the lane's strand busy and go back to sleep (a futex wake and two context
+// switches per frame otherwise). Only a scheduling hint: order and strand are unchanged.
+template <class F>
+struct Continuation {
+  F f;
+  template <class... Args>
+  void operator()(Args&&... args) {
+    f(std::forward<Args>(args)...);
+  }
+  friend bool asio_handler_is_continuation(Continuation*) { return true; }
+};
+template <class F>
+Continuation<F> AsContinuation(F f) {
+  return Continuation<F>{std::move(f)};
+}
+
 // One line of an HTTP body for an error message.
 std::string Excerpt(std::string_view body) {
   std::string out(body.substr(0, 200));
@@ -68,16 +96,58 @@ std::string Excerpt(std::string_view body) {
   return out;
 }
 
+// A strand shared by several transports, with one timer driving all their tickers.
+class Lane final : public std::enable_shared_from_this<Lane> {
+ public:
+  Lane(asio::io_context& io, unsigned slot, unsigned slots)
+      : strand_(asio::make_strand(io)), timer_(strand_), group_(slot, slots) {}
+
+  const Strand& strand() const { return strand_; }
+
+  // Strand only.
+  TickerGroup::Id AddTicker(std::chrono::milliseconds period, std::function<void()> tick) {
+    const auto id = group_.Add(period, std::move(tick), std::chrono::steady_clock::now());
+    Arm();
+    return id;
+  }
+  // Strand only. The timer is left armed: when it fires with nothing due it is not re-armed.
+  void RemoveTicker(TickerGroup::Id id) { group_.Remove(id); }
+
+ private:
+  void Arm() {
+    const auto next = group_.NextDue();
+    if (!next) return;
+    if (armed_ && armed_at_ <= *next) return;  // the pending wait comes first
+    armed_ = true;
+    armed_at_ = *next;
+    const std::uint64_t generation = ++generation_;
+    timer_.expires_at(*next);  // cancels a later wait, whose handler then sees a new generation
+    timer_.async_wait([self = shared_from_this(), generation](const boost::system::error_code&) {
+      if (generation != self->generation_) return;
+      self->armed_ = false;
+      self->group_.RunDue(std::chrono::steady_clock::now());
+      self->Arm();
+    });
+  }
+
+  Strand strand_;
+  asio::steady_timer timer_;
+  TickerGroup group_;
+  bool armed_ = false;
+  std::chrono::steady_clock::time_point armed_at_;
+  std::uint64_t generation_ = 0;
+};
+
 class WsTransport final : public Transport, public std::enable_shared_from_this<WsTransport> {
  public:
-  WsTransport(asio::io_context& io, std::shared_ptr<ssl::context> tls,
+  WsTransport(std::shared_ptr<Lane> lane, std::shared_ptr<ssl::context> tls,
               const TransportOptions& options)
-      : strand_(asio::make_strand(io)),
+      : lane_(std::move(lane)),
+        strand_(lane_->strand()),
         tls_context_(std::move(tls)),
         options_(options),
         resolver_(strand_),
-        watchdog_(strand_),
-        ticker_(strand_) {}
+        watchdog_(strand_) {}
 
   void Connect(std::string url, Handlers handlers) override {
     if (connect_called_) return;
@@ -117,18 +187,20 @@ class WsTransport final : public Transport, public std::enable_shared_from_this<
     });
   }
 
+  // The lane's group calls the tick; the group destroys a removed callback only after its
+  // round, so a tick may stop or replace its own ticker.
   void StartTicker(std::chrono::milliseconds period, std::function<void()> tick) override {
-    ++ticker_generation_;
-    tick_ = std::move(tick);
-    period_ = std::max(period, std::chrono::milliseconds(1));
-    next_tick_ = std::chrono::steady_clock::now() + period_;
-    ArmTicker(ticker_generation_);
+    StopTicker();
+    if (shut_down_) return;
+    ticker_id_ = lane_->AddTicker(period, std::move(tick));
   }
 
-  // Keeps tick_ (it may be the caller): a stale generation makes it inert.
+  std::chrono::steady_clock::time_point received_at() const override { return received_at_; }
+
   void StopTicker() override {
-    ++ticker_generation_;
-    ticker_.cancel();
+    if (ticker_id_ == 0) return;
+    lane_->RemoveTicker(ticker_id_);
+    ticker_id_ = 0;
   }
 
   void Post(std::function<void()> task) override {
@@ -153,7 +225,6 @@ class WsTransport final : public Transport, public std::enable_shared_from_this<
       self->shut_down_ = true;
       self->handlers_ = {};
       self->StopTicker();
-      self->tick_ = nullptr;
       for (auto* timer : self->timers_)
         timer->cancel();
       self->timers_.clear();
@@ -176,24 +247,6 @@ class WsTransport final : public Transport, public std::enable_shared_from_this<
       if (ec || self->shut_down_) return;
       task();
     });
-  }
-
-  void ArmTicker(std::uint64_t generation) {
-    ticker_.expires_at(next_tick_);
-    ticker_.async_wait(
-        [self = shared_from_this(), generation](const boost::system::error_code& ec) {
-          if (ec || self->shut_down_ || generation != self->ticker_generation_ || !self->tick_)
-            return;
-          self->tick_();
-          if (generation != self->ticker_generation_) return;  // the tick stopped or replaced it
-          const auto now = std::chrono::steady_clock::now();
-          self->next_tick_ += self->period_;
-          if (self->next_tick_ <= now) {  // late: skip the missed ticks, keep the phase
-            const auto behind = (now - self->next_tick_) / self->period_ + 1;
-            self->next_tick_ += self->period_ * behind;
-          }
-          self->ArmTicker(generation);
-        });
   }
 
   // --- connection -----------------------------------------------------------------------------
@@ -371,6 +424,7 @@ class WsTransport final : public Transport, public std::enable_shared_from_this<
         }
         break;
       }
+      received_at_ = std::chrono::steady_clock::now();
       if (ws.got_text() && !shut_down_ && handlers_.on_text) {
         const std::string_view text(static_cast<const char*>(buffer.data().data()), buffer.size());
         handlers_.on_text(text);
@@ -383,60 +437,78 @@ class WsTransport final : public Transport, public std::enable_shared_from_this<
 
   // --- writing --------------------------------------------------------------------------------
 
+  // Starts the write chain unless it runs. On the strand (Send, Close, a write completion).
   void Kick() {
     if (writing_) return;
     writing_ = true;
-    asio::co_spawn(strand_, Writer(shared_from_this()), asio::detached);
+    if (tls_) {
+      WriteNext(*tls_);
+    } else if (plain_) {
+      WriteNext(*plain_);
+    } else {
+      writing_ = false;
+    }
   }
 
-  static asio::awaitable<void> Writer(std::shared_ptr<WsTransport> self) {
+  // Writes the front frame (it stays at the front, deque references surviving push_back, until
+  // written), then continues from its completion; once the queue is empty, the close frame.
+  template <class Ws>
+  void WriteNext(Ws& ws) {
+    if (!queue_.empty() && !write_failed_ && !reported_) {
+      ws.text(true);
+      ws.async_write(asio::buffer(queue_.front()),
+                     AsContinuation([self = shared_from_this(), &ws](
+                                        const boost::system::error_code& ec, std::size_t) {
+                       self->queued_bytes_ -= self->queue_.front().size();
+                       self->queue_.pop_front();
+                       if (ec) self->write_failed_ = true;
+                       self->WriteNext(ws);
+                     }));
+      return;
+    }
+    if (write_failed_ || reported_) {
+      queue_.clear();
+      queued_bytes_ = 0;
+      writing_ = false;
+      return;
+    }
+    // (read_waiting_ implies close_sent_, so the close below has run or is running.)
+    if (closing_ && !close_sent_) {
+      close_sent_ = true;
+      asio::co_spawn(strand_, Closer(shared_from_this()), asio::detached);
+      return;
+    }
+    writing_ = false;
+  }
+
+  static asio::awaitable<void> Closer(std::shared_ptr<WsTransport> self) {
     if (self->tls_) {
-      co_await self->Write(*self->tls_);
+      co_await self->SendClose(*self->tls_);
     } else if (self->plain_) {
-      co_await self->Write(*self->plain_);
+      co_await self->SendClose(*self->plain_);
     }
     self->writing_ = false;
   }
 
   template <class Ws>
-  asio::awaitable<void> Write(Ws& ws) {
-    while (!queue_.empty() && !write_failed_ && !reported_) {
-      ws.text(true);
-      // The frame stays at the front (deque references survive push_back) until written.
-      auto [ec, n] = co_await ws.async_write(asio::buffer(queue_.front()), kTuple);
-      queued_bytes_ -= queue_.front().size();
-      queue_.pop_front();
-      if (ec) {
-        write_failed_ = true;
-        break;
-      }
+  asio::awaitable<void> SendClose(Ws& ws) {
+    const websocket::close_reason reason(static_cast<websocket::close_code>(close_code_),
+                                         close_reason_);
+    auto [ec] = co_await ws.async_close(reason, kTuple);
+    close_finished_ = true;
+    if (!ec || ec == websocket::error::closed) {
+      peer_close_ = std::make_pair(static_cast<std::uint16_t>(ws.reason().code),
+                                   std::string(ws.reason().reason.c_str()));
+    } else {
+      close_error_ = ec == beast::error::timeout
+                         ? "the server did not answer the close frame in time"
+                         : "the closing handshake failed: " + ec.message();
     }
-    if (write_failed_ || reported_) {
-      queue_.clear();
-      queued_bytes_ = 0;
-      co_return;
-    }
-    // (read_waiting_ implies close_sent_, so the close below has run or is running.)
-    if (closing_ && !close_sent_) {
-      close_sent_ = true;
-      const websocket::close_reason reason(static_cast<websocket::close_code>(close_code_),
-                                           close_reason_);
-      auto [ec] = co_await ws.async_close(reason, kTuple);
-      close_finished_ = true;
-      if (!ec || ec == websocket::error::closed) {
-        peer_close_ = std::make_pair(static_cast<std::uint16_t>(ws.reason().code),
-                                     std::string(ws.reason().reason.c_str()));
-      } else {
-        close_error_ = ec == beast::error::timeout
-                           ? "the server did not answer the close frame in time"
-                           : "the closing handshake failed: " + ec.message();
-      }
-      if (read_waiting_) {
-        read_waiting_ = false;
-        CloseInfo info = std::move(waiting_info_);
-        FillFromClose(info);
-        Report(std::move(info));
-      }
+    if (read_waiting_) {
+      read_waiting_ = false;
+      CloseInfo info = std::move(waiting_info_);
+      FillFromClose(info);
+      Report(std::move(info));
     }
   }
 
@@ -452,7 +524,8 @@ class WsTransport final : public Transport, public std::enable_shared_from_this<
     }
   }
 
-  Strand strand_;
+  std::shared_ptr<Lane> lane_;
+  Strand strand_;  // the lane's
   std::shared_ptr<ssl::context> tls_context_;
   const TransportOptions options_;
   tcp::resolver resolver_;
@@ -482,20 +555,20 @@ class WsTransport final : public Transport, public std::enable_shared_from_this<
   std::optional<std::pair<std::uint16_t, std::string>> peer_close_;
   std::string close_error_;
 
-  asio::steady_timer ticker_;
-  std::function<void()> tick_;
-  std::chrono::milliseconds period_{20};
-  std::chrono::steady_clock::time_point next_tick_;
-  std::uint64_t ticker_generation_ = 0;
+  TickerGroup::Id ticker_id_ = 0;                      // 0: no ticker
+  std::chrono::steady_clock::time_point received_at_;  // of the frame being delivered
   std::set<asio::steady_timer*> timers_;
 };
 
 class WsTransportFactory final : public TransportFactory {
  public:
   WsTransportFactory(net::Runtime& runtime, TransportOptions options)
-      : runtime_(runtime),
-        options_(std::move(options)),
+      : options_(std::move(options)),
         tls_(std::make_shared<ssl::context>(ssl::context::tls_client)) {
+    const unsigned lanes = options_.lanes > 0 ? static_cast<unsigned>(options_.lanes)
+                                              : 4 * std::max(1u, runtime.io_threads());
+    for (unsigned i = 0; i < lanes; ++i)
+      lanes_.push_back(std::make_shared<Lane>(runtime.context(), i, lanes));
     tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
     boost::system::error_code ec;
@@ -513,13 +586,15 @@ class WsTransportFactory final : public TransportFactory {
   }
 
   std::shared_ptr<Transport> Create() override {
-    return std::make_shared<WsTransport>(runtime_.context(), tls_, options_);
+    const std::size_t lane = next_lane_.fetch_add(1, std::memory_order_relaxed) % lanes_.size();
+    return std::make_shared<WsTransport>(lanes_[lane], tls_, options_);
   }
 
  private:
-  net::Runtime& runtime_;
   TransportOptions options_;
   std::shared_ptr<ssl::context> tls_;
+  std::vector<std::shared_ptr<Lane>> lanes_;
+  std::atomic<std::size_t> next_lane_{0};
 };
 
 }  // namespace

@@ -255,19 +255,40 @@ http::WebSocketAccept ConversationService::Accept(const http::Request& request) 
   return accept;
 }
 
+// Requests for a text already queued join it (sessions started together all greet with the same
+// line): one synthesis, one worker task, however many sessions wait for it, so a burst of
+// sessions does not fill the worker's queue.
 bool ConversationService::Speak(std::string text, int sample_rate, std::string language,
                                 std::function<void(std::vector<std::int16_t>)> done) {
-  return worker_.Post([this, text = std::move(text), sample_rate, language = std::move(language),
-                       done = std::move(done)] {
+  SpeechKey key{std::move(text), sample_rate, std::move(language)};
+  // Posting under the lock (Worker::Post never calls back): nobody joins a request whose task
+  // could not be queued.
+  std::lock_guard lock(speech_mutex_);
+  if (auto it = speech_waiting_.find(key); it != speech_waiting_.end()) {
+    it->second.push_back(std::move(done));
+    return true;
+  }
+  const bool posted = worker_.Post([this, key] {
     std::vector<std::int16_t> samples;
     try {
       if (!synthesizer_) synthesizer_ = std::make_unique<audio::SpeechSynthesizer>();
-      samples = synthesizer_->Synthesize(text, sample_rate, language);
+      samples = synthesizer_->Synthesize(std::get<0>(key), std::get<1>(key), std::get<2>(key));
     } catch (const std::exception& e) {
       spdlog::error("sim: speech synthesis failed: {}", e.what());
     }
-    done(std::move(samples));
+    std::vector<std::function<void(std::vector<std::int16_t>)>> waiting;
+    {
+      std::lock_guard waiting_lock(speech_mutex_);
+      if (auto it = speech_waiting_.find(key); it != speech_waiting_.end()) {
+        waiting = std::move(it->second);
+        speech_waiting_.erase(it);
+      }
+    }
+    for (std::size_t i = 0; i < waiting.size(); ++i)
+      waiting[i](i + 1 == waiting.size() ? std::move(samples) : samples);
   });
+  if (posted) speech_waiting_[std::move(key)].push_back(std::move(done));
+  return posted;
 }
 
 http::Response ConversationService::ListSessions() const {

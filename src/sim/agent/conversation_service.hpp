@@ -31,7 +31,8 @@
 // gets a client_tool_call of that tool after the first user turn, and the agent waits for the
 // matching client_tool_result (at most client_tool_timeout) before replying.
 //
-// Thread-safe. Speech is synthesised on the service's own worker thread, never an I/O thread.
+// Thread-safe. Speech is synthesised on the service's own worker thread, never an I/O thread;
+// sessions asking for the same line while it is queued share one synthesis.
 #pragma once
 
 #include "core/clock.hpp"
@@ -40,7 +41,12 @@
 #include "http/router.hpp"
 #include "sim/agent/session.hpp"
 
+#include <map>
 #include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
 
 namespace callgate::audio {
 class SpeechSynthesizer;
@@ -79,7 +85,11 @@ class ConversationService {
   core::SystemClock clock_;  // pacing and ping latency are real time, whatever the sim's clock
   std::shared_ptr<Registry> registry_;
   std::unique_ptr<audio::SpeechSynthesizer> synthesizer_;  // the worker thread only; lazy
-  core::Worker worker_;                                    // last member: stopped (joined) first
+  // Syntheses queued or running, (text, rate, language) -> who waits for the samples.
+  using SpeechKey = std::tuple<std::string, int, std::string>;
+  std::mutex speech_mutex_;
+  std::map<SpeechKey, std::vector<std::function<void(std::vector<std::int16_t>)>>> speech_waiting_;
+  core::Worker worker_;  // last member: stopped (joined) first
 };
 
 }  // namespace callgate::sim

@@ -1,5 +1,7 @@
 #include "sim/agent/protocol.hpp"
 
+#include "core/base64.hpp"
+
 #include <boost/json.hpp>
 
 #include <array>
@@ -11,8 +13,6 @@ namespace callgate::sim::agent {
 namespace {
 
 namespace json = boost::json;
-
-constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 ParsedMessage Invalid(std::string message) {
   ParsedMessage parsed;
@@ -162,61 +162,51 @@ std::optional<ProtocolError> CheckInitiation(const json::object& init, bool allo
 
 std::string Base64Encode(const std::uint8_t* data, std::size_t size) {
   std::string out;
-  out.reserve((size + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 2 < size; i += 3) {
-    const std::uint32_t n = (std::uint32_t{data[i]} << 16) | (std::uint32_t{data[i + 1]} << 8) |
-                            std::uint32_t{data[i + 2]};
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += kAlphabet[n & 63];
-  }
-  if (i < size) {
-    std::uint32_t n = std::uint32_t{data[i]} << 16;
-    if (i + 1 < size) n |= std::uint32_t{data[i + 1]} << 8;
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += i + 1 < size ? kAlphabet[(n >> 6) & 63] : '=';
-    out += '=';
-  }
+  core::Base64EncodeTo(std::span<const std::uint8_t>(data, size), out);
   return out;
 }
 
 std::optional<std::vector<std::uint8_t>> Base64Decode(std::string_view text) {
-  static const std::array<int, 256> kValues = [] {
-    std::array<int, 256> values{};
-    values.fill(-1);
-    for (int i = 0; i < 64; ++i)
-      values[static_cast<unsigned char>(kAlphabet[i])] = i;
-    return values;
-  }();
-  if (text.size() % 4 != 0) return std::nullopt;
   std::vector<std::uint8_t> out;
-  out.reserve(text.size() / 4 * 3);
-  for (std::size_t i = 0; i < text.size(); i += 4) {
-    const bool last = i + 4 == text.size();
-    int pad = 0;
-    std::uint32_t n = 0;
-    for (std::size_t j = 0; j < 4; ++j) {
-      const char c = text[i + j];
-      if (c == '=') {
-        // Padding only at the end of the last quantum: "xx==" or "xxx=".
-        if (!last || j < 2 || (j == 2 && text[i + 3] != '=')) return std::nullopt;
-        ++pad;
-        n <<= 6;
-        continue;
-      }
-      if (pad > 0) return std::nullopt;
-      const int v = kValues[static_cast<unsigned char>(c)];
-      if (v < 0) return std::nullopt;
-      n = (n << 6) | static_cast<std::uint32_t>(v);
-    }
-    out.push_back(static_cast<std::uint8_t>(n >> 16));
-    if (pad < 2) out.push_back(static_cast<std::uint8_t>(n >> 8));
-    if (pad < 1) out.push_back(static_cast<std::uint8_t>(n));
-  }
+  if (!Base64DecodeInto(text, out)) return std::nullopt;
   return out;
+}
+
+bool Base64DecodeInto(std::string_view text, std::vector<std::uint8_t>& out) {
+  if (text.size() % 4 != 0) return false;
+  if (text.empty()) {
+    out.clear();
+    return true;
+  }
+  // Padding only at the end of the last quantum: "xx==" or "xxx=".
+  const std::size_t pad = text.back() != '=' ? 0 : text[text.size() - 2] == '=' ? 2 : 1;
+  const std::size_t whole = pad == 0 ? text.size() : text.size() - 4;
+  out.resize(whole / 4 * 3 + (pad == 0 ? 0 : 3 - pad));
+  if (!core::Base64DecodeBlocks(text.substr(0, whole), out.data())) return false;
+  if (pad > 0) {
+    std::uint32_t n = 0;
+    for (std::size_t j = 0; j < 4 - pad; ++j) {
+      const int v = core::Base64Value(text[whole + j]);  // '=' is outside the alphabet
+      if (v < 0) return false;
+      n |= static_cast<std::uint32_t>(v) << (18 - 6 * j);
+    }
+    out[whole / 4 * 3] = static_cast<std::uint8_t>(n >> 16);
+    if (pad == 1) out[whole / 4 * 3 + 1] = static_cast<std::uint8_t>(n >> 8);
+  }
+  return true;
+}
+
+bool ParseUserAudioChunkInto(std::string_view text, std::vector<std::uint8_t>& audio) {
+  constexpr std::string_view kHead = R"({"user_audio_chunk":")";
+  constexpr std::string_view kTail = R"("})";
+  if (text.size() < kHead.size() + kTail.size() || !text.starts_with(kHead) ||
+      !text.ends_with(kTail)) {
+    return false;
+  }
+  // Between the quotes only base64 characters, so no escape, quote or control character: the
+  // frame is exactly a JSON object with that one string member.
+  return Base64DecodeInto(text.substr(kHead.size(), text.size() - kHead.size() - kTail.size()),
+                          audio);
 }
 
 std::string MetadataEvent(std::string_view conversation_id, std::string_view output_format,

@@ -37,7 +37,7 @@ struct Session::Sha256 {
   };
   std::unique_ptr<EVP_MD_CTX, Free> ctx{EVP_MD_CTX_new()};
   Sha256() { EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr); }
-  void Update(const std::vector<std::uint8_t>& bytes) {
+  void Update(std::span<const std::uint8_t> bytes) {
     EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size());
   }
   std::string Hex() const {
@@ -85,6 +85,10 @@ void Session::OnOpen(std::shared_ptr<http::WebSocketConnection> connection) {
 void Session::OnText(std::string_view text) {
   std::lock_guard lock(mutex_);
   if (phase_ == Phase::kEnded) return;
+  if (phase_ == Phase::kActive && ParseUserAudioChunkInto(text, audio_scratch_)) {
+    HandleAudioLocked(audio_scratch_);
+    return;
+  }
   ParsedMessage parsed = ParseClientMessage(text);
   if (!parsed.message) {
     FailLocked(1008, parsed.error.error_type, parsed.error.message);
@@ -327,11 +331,14 @@ void Session::HandleInitLocked(const ClientMessage& message) {
 
 // --- listening ----------------------------------------------------------------------------
 
-void Session::HandleAudioLocked(const std::vector<std::uint8_t>& bytes) {
+void Session::HandleAudioLocked(std::span<const std::uint8_t> bytes) {
   sha_->Update(bytes);
   user_audio_bytes_ += static_cast<std::int64_t>(bytes.size());
   std::vector<std::int16_t> samples;
-  if (input_format_.encoding == audio::AudioFormat::Encoding::kPcm16) {
+  if (input_format_.encoding == audio::AudioFormat::Encoding::kPcm16 && !carry_ &&
+      bytes.size() % 2 == 0) {
+    samples = audio::DecodePcm16Le(bytes);  // whole samples, nothing carried: no copy first
+  } else if (input_format_.encoding == audio::AudioFormat::Encoding::kPcm16) {
     std::vector<std::uint8_t> joined;
     joined.reserve(bytes.size() + 1);
     if (carry_) joined.push_back(*carry_);

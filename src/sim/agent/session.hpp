@@ -37,6 +37,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -64,8 +65,8 @@ struct ConversationServiceOptions {
   // The unconfirmed interruption shape {reason:"user"} (§9.3) instead of {event_id}.
   bool interruption_with_reason = false;
   // Bounds: sessions alive at once (more are refused 1008 / HTTP 429), ended sessions whose
-  // statistics are kept, pings kept per session.
-  std::size_t max_sessions = 256;
+  // statistics are kept, pings kept per session. (2048: room for the 1,000-session benchmark.)
+  std::size_t max_sessions = 2048;
   std::size_t max_ended_sessions = 1000;
   std::size_t max_pings_kept = 1000;
   // The VAD's level threshold for user speech.
@@ -154,7 +155,7 @@ class Session final : public http::WebSocketHandler, public std::enable_shared_f
   void CloseLocked(std::uint16_t code, std::string reason, std::string termination);
   void EndConversationLocked(std::string termination);
   void HandleInitLocked(const ClientMessage& message);
-  void HandleAudioLocked(const std::vector<std::uint8_t>& bytes);
+  void HandleAudioLocked(std::span<const std::uint8_t> bytes);
   void UserTurnCompleteLocked(std::string text);
   void StartReplyLocked();
   void StartTurnLocked(std::string text, bool last);
@@ -208,6 +209,7 @@ class Session final : public http::WebSocketHandler, public std::enable_shared_f
   std::int64_t user_event_id_ = -1;
   std::optional<std::string> pending_user_text_;
   std::unique_ptr<Sha256> sha_;
+  std::vector<std::uint8_t> audio_scratch_;  // the decoded user_audio_chunk (fast path)
   std::int64_t user_audio_bytes_ = 0;
   core::SystemTime last_activity_;
 

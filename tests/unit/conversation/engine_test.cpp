@@ -28,6 +28,8 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <future>
@@ -93,6 +95,9 @@ class RecordingTransport final : public Transport {
     inner_->StartTicker(period, std::move(tick));
   }
   void StopTicker() override { inner_->StopTicker(); }
+  std::chrono::steady_clock::time_point received_at() const override {
+    return inner_->received_at();
+  }
   void Post(std::function<void()> task) override { inner_->Post(std::move(task)); }
   void After(std::chrono::milliseconds delay, std::function<void()> task) override {
     inner_->After(delay, std::move(task));
@@ -532,6 +537,50 @@ TEST_F(EngineTest, WholeConversationWithFilesEndsWhenTheAgentHangsUp) {
   }
   EXPECT_EQ(events.back().event_id, stats.transcript.back().event_id) << "the goodbye";
   EXPECT_GT(audio::RmsDbfs(events.back().samples), -40.0);
+
+  // Every audio event that went straight into the playback buffer was timed (not how long).
+  const auto latency = engine_->audio_event_latency();
+  EXPECT_GT(latency.count, 0u);
+  EXPECT_LE(latency.count, events.size());
+  EXPECT_LE(latency.p50, latency.max);
+}
+
+// --- the transports' shared tick -----------------------------------------------------------
+
+TEST_F(EngineTest, TransportsOfOneLaneShareItsTickAndMayStopOrReplaceTheirTickers) {
+  Serve();
+  MakeEngine(Defaults(), kKey, {.lanes = 1});  // every transport on the same lane
+  constexpr std::size_t kTransports = 3;
+  std::vector<std::shared_ptr<Transport>> transports;
+  for (std::size_t i = 0; i < kTransports; ++i)
+    transports.push_back(transports_->Create());
+  std::array<std::atomic<int>, kTransports> ticks{};
+  std::atomic<int> replacement_ticks{0};
+  for (std::size_t i = 0; i < kTransports; ++i) {
+    Transport* transport = transports[i].get();
+    transport->Post([&ticks, &replacement_ticks, i, transport] {
+      transport->StartTicker(5ms, [&ticks, &replacement_ticks, i, transport] {
+        const int n = ++ticks[i];
+        if (i == 1 && n == 3) transport->StopTicker();  // stops itself from inside its tick
+        if (i == 2 && n == 3) {                         // replaces itself
+          transport->StartTicker(5ms, [&replacement_ticks] { ++replacement_ticks; });
+        }
+      });
+    });
+  }
+  ASSERT_TRUE(callgate::testing::WaitFor(
+      [&] { return ticks[0].load() >= 10 && replacement_ticks.load() >= 5; }, 30s));
+  EXPECT_EQ(ticks[1].load(), 3);
+  EXPECT_EQ(ticks[2].load(), 3);
+  // Shut down, then wait for a task behind the shutdowns on the lane: no tick runs after it.
+  for (auto& transport : transports)
+    transport->Shutdown();
+  std::promise<void> drained;
+  transports.front()->Post([&drained] { drained.set_value(); });
+  ASSERT_EQ(drained.get_future().wait_for(10s), std::future_status::ready);
+  const int after = ticks[0].load();
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(ticks[0].load(), after);
 }
 
 // --- formats --------------------------------------------------------------------------------

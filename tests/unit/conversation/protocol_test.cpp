@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
+#include <cctype>
 #include <random>
 
 namespace callgate::conversation {
@@ -221,6 +222,50 @@ TEST(ConversationProtocolTest, Base64RoundTripsAndRejectsBadInput) {
     EXPECT_FALSE(Base64Decode(bad)) << bad;
   }
   EXPECT_EQ(Base64Decode("TQ"), (std::vector<std::uint8_t>{'M'}));
+}
+
+// The table-driven codec against a per-character reference (RFC 4648), on audio-sized inputs
+// and with a bad character at every position.
+std::string ReferenceBase64(const std::vector<std::uint8_t>& bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (std::size_t i = 0; i < bytes.size(); i += 3) {
+    std::uint32_t n = std::uint32_t{bytes[i]} << 16;
+    if (i + 1 < bytes.size()) n |= std::uint32_t{bytes[i + 1]} << 8;
+    if (i + 2 < bytes.size()) n |= bytes[i + 2];
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += i + 1 < bytes.size() ? kAlphabet[(n >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? kAlphabet[n & 63] : '=';
+  }
+  return out;
+}
+
+TEST(ConversationProtocolTest, Base64MatchesAReferenceCodec) {
+  std::mt19937 random(11);
+  for (std::size_t size : {0u, 1u, 2u, 3u, 4u, 5u, 159u, 160u, 161u, 1600u, 3200u, 4410u}) {
+    std::vector<std::uint8_t> bytes(size);
+    for (auto& byte : bytes)
+      byte = static_cast<std::uint8_t>(random());
+    const std::string expected = ReferenceBase64(bytes);
+    EXPECT_EQ(Base64Encode(bytes), expected) << size;
+    const auto message = UserAudioChunkMessage(bytes);
+    EXPECT_EQ(message, R"({"user_audio_chunk":")" + expected + R"("})") << size;
+    EXPECT_EQ(Base64Decode(expected), bytes) << size;
+  }
+  // Every character outside the alphabet, at every position of a short text, is refused.
+  const std::string good = ReferenceBase64({1, 2, 3, 4, 5, 6, 7, 8, 9});  // 12 characters
+  for (std::size_t at = 0; at < good.size(); ++at) {
+    for (int c = 0; c < 256; ++c) {
+      const char ch = static_cast<char>(c);
+      if (std::isalnum(static_cast<unsigned char>(ch)) || ch == '+' || ch == '/') continue;
+      std::string bad = good;
+      bad[at] = ch;
+      if (ch == '=' && at == good.size() - 1) continue;  // "xxx=" is valid padding
+      EXPECT_FALSE(Base64Decode(bad)) << "character " << c << " at " << at;
+    }
+  }
 }
 
 }  // namespace

@@ -37,6 +37,56 @@ TEST(AgentProtocol, Base64RejectsMalformedText) {
   EXPECT_FALSE(Base64Decode("Zm9v_-=="));  // base64url is not base64
 }
 
+TEST(AgentProtocol, Base64DecodeIntoAgreesWithBase64DecodeOnEveryShortText) {
+  // Every text of up to 8 characters over a small alphabet that includes '=' and a bad one.
+  const std::string symbols = "AZaz09+/=!";
+  std::vector<std::uint8_t> out{42};
+  for (std::size_t length = 0; length <= 8; length += 4) {
+    std::vector<std::size_t> digits(length, 0);
+    while (true) {
+      std::string text;
+      for (auto d : digits)
+        text += symbols[d];
+      const auto expected = Base64Decode(text);
+      EXPECT_EQ(Base64DecodeInto(text, out), expected.has_value()) << text;
+      if (expected) {
+        EXPECT_EQ(out, *expected) << text;
+      }
+      std::size_t i = 0;
+      while (i < length && ++digits[i] == symbols.size())
+        digits[i++] = 0;
+      if (i == length) break;
+    }
+  }
+}
+
+TEST(AgentProtocol, UserAudioChunkFastPathAgreesWithTheFullParse) {
+  std::vector<std::uint8_t> pcm(1600);
+  for (std::size_t i = 0; i < pcm.size(); ++i)
+    pcm[i] = static_cast<std::uint8_t>(i * 7 + 3);
+  const std::string chunk = Base64Encode(pcm.data(), pcm.size());
+  std::vector<std::uint8_t> audio;
+  for (const std::string& text :
+       {R"({"user_audio_chunk":")" + chunk + R"("})", std::string(R"({"user_audio_chunk":"AAEC"})"),
+        std::string(R"({"user_audio_chunk":"AA=="})"), std::string(R"({"user_audio_chunk":""})")}) {
+    ASSERT_TRUE(ParseUserAudioChunkInto(text, audio)) << text.substr(0, 40);
+    const auto parsed = ParseClientMessage(text);
+    ASSERT_TRUE(parsed.message);
+    EXPECT_EQ(parsed.message->kind, ClientKind::kUserAudioChunk);
+    EXPECT_EQ(parsed.message->audio, audio);
+  }
+  EXPECT_EQ(audio.size(), 0u);
+  // Anything but the exact shape, or invalid base64, is left to ParseClientMessage.
+  for (const char* other :
+       {R"({ "user_audio_chunk":"AAEC"})", R"({"user_audio_chunk": "AAEC"})",
+        R"({"user_audio_chunk":"AAEC","type":"x"})", R"({"user_audio_chunk":"AAE"})",
+        "{\"user_audio_chunk\":\"AA\\u0041C\"}", R"({"user_audio_chunk":"A=EC"})",
+        R"({"user_audio_chunk":"AAEC"} )", R"({"type":"pong","event_id":1})",
+        R"({"user_audio_chunk":")", ""}) {
+    EXPECT_FALSE(ParseUserAudioChunkInto(other, audio)) << other;
+  }
+}
+
 TEST(AgentProtocol, ParsesEveryClientMessage) {
   auto audio = ParseClientMessage(R"({"user_audio_chunk":"AAEC"})");
   ASSERT_TRUE(audio.message);
