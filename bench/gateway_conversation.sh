@@ -5,7 +5,10 @@
 # Everything (wrk, gateway, simulator) shares this machine's cores: the gateway path costs two
 # HTTP exchanges where the baseline costs one, on the same CPUs.
 # Not part of `make test` (timings on a shared machine are not assertions).
-# Usage: bench/gateway_conversation.sh [build/callgate]   (needs wrk: apt-get install wrk)
+# Usage: bench/gateway_conversation.sh [build/callgate]   (needs wrk: apt-get install wrk, and
+# bench/rate_load from the same build dir for the below-saturation part)
+# Env: CONNECTIONS (64), DURATION (10s), RATE_FRACTION (0.25) or RATE (req/s), RATE_RUNS (2),
+# RATE_SECONDS (DURATION).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-build/callgate}
@@ -59,12 +62,44 @@ printf '%-48s %10s req/s  p50 %7.3f ms  p99 %7.3f ms\n' "through the gateway" "$
 awk -v d="$d_rps" -v g="$g_rps" -v dp50="$d_p50" -v gp50="$g_p50" -v dp99="$d_p99" -v gp99="$g_p99" 'BEGIN {
   printf "throughput ratio gateway/direct %.2f; added latency p50 %+.3f ms, p99 %+.3f ms\n", g / d, gp50 - dp50, gp99 - dp99 }'
 
-# Below saturation: a few connections, so latency is the cost of the extra hop, not queueing.
-LOW=${LOW_CONNECTIONS:-2}
-echo "below saturation: $LOW connections"
-read -r d_rps d_p50 d_p99 < <(run "$sim/v1/convai/conversations/$conversation" "xi-api-key: $SIM_KEY" "$LOW")
-printf '%-48s %10s req/s  p50 %7.3f ms  p99 %7.3f ms\n' "simulator directly (baseline)" "$d_rps" "$d_p50" "$d_p99"
-read -r g_rps g_p50 g_p99 < <(run "$gw/api/conversations/$conversation" "X-API-Key: $GW_KEY" "$LOW")
-printf '%-48s %10s req/s  p50 %7.3f ms  p99 %7.3f ms\n' "through the gateway" "$g_rps" "$g_p50" "$g_p99"
-awk -v dp50="$d_p50" -v gp50="$g_p50" -v dp99="$d_p99" -v gp99="$g_p99" 'BEGIN {
-  printf "added latency below saturation: p50 %+.3f ms, p99 %+.3f ms\n", gp50 - dp50, gp99 - dp99 }'
+# Below saturation: an open-loop load (bench/rate_load.cpp, wrk2-style) at a fixed share of the
+# direct maximum measured above, on the same number of connections. Latencies are measured from
+# each request's intended send time, so a request queued behind a slow answer counts as slow.
+# Direct and gateway runs alternate (RATE_RUNS pairs), so both see the same machine.
+RATE_LOAD=${RATE_LOAD:-$(dirname "$BIN")/bench/rate_load}
+RATE_FRACTION=${RATE_FRACTION:-0.25}
+RATE_RUNS=${RATE_RUNS:-2}
+RATE_SECONDS=${RATE_SECONDS:-${DURATION%s}}
+if [ ! -x "$RATE_LOAD" ]; then
+  echo "below saturation: skipped ($RATE_LOAD not built; cmake --build <dir> --target rate_load)"
+  exit 0
+fi
+rate=${RATE:-$(awk -v d="$d_rps" -v f="$RATE_FRACTION" 'BEGIN { printf "%d", d * f }')}
+echo "below saturation: $rate req/s offered (open loop, ${RATE_FRACTION} of the direct maximum" \
+  "unless RATE is set), $CONNECTIONS connections, ${RATE_SECONDS} s each, latencies in ms"
+rate_run() {  # label url header -> the RESULT line's fields
+  local out
+  if ! out=$("$RATE_LOAD" --url "$2" -H "$3" --rate "$rate" --connections "$CONNECTIONS" \
+      --seconds "$RATE_SECONDS" --warmup 1 --label "$1"); then
+    echo "$out" >&2
+    echo "rate_load failed (errors or unfinished requests)" >&2
+    exit 1
+  fi
+  echo "$out" | grep '^RESULT'
+}
+field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+printf '%-10s %-9s %8s %8s %8s %8s %8s %9s\n' run path answered p50 p99 p99.9 max "gen lag99"
+for i in $(seq "$RATE_RUNS"); do
+  d=$(rate_run direct "$sim/v1/convai/conversations/$conversation" "xi-api-key: $SIM_KEY")
+  g=$(rate_run gateway "$gw/api/conversations/$conversation" "X-API-Key: $GW_KEY")
+  for r in "$d" "$g"; do
+    printf '%-10s %-9s %8s %8s %8s %8s %8s %9s\n' "$i" "$(field "$r" label)" "$(field "$r" ok)" \
+      "$(field "$r" p50_ms)" "$(field "$r" p99_ms)" "$(field "$r" p999_ms)" "$(field "$r" max_ms)" \
+      "$(field "$r" lag_p99_ms)"
+  done
+  awk -v dp50="$(field "$d" p50_ms)" -v gp50="$(field "$g" p50_ms)" \
+    -v dp99="$(field "$d" p99_ms)" -v gp99="$(field "$g" p99_ms)" \
+    -v dp999="$(field "$d" p999_ms)" -v gp999="$(field "$g" p999_ms)" -v i="$i" 'BEGIN {
+    printf "run %s: the gateway adds p50 %+.3f ms, p99 %+.3f ms, p99.9 %+.3f ms\n", i, gp50 - dp50,
+      gp99 - dp99, gp999 - dp999 }'
+done

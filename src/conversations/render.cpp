@@ -36,23 +36,30 @@ std::string Speaker(std::string_view role) {
 
 }  // namespace
 
-json::array RenderTranscript(const json::value* upstream_transcript) {
-  json::array turns;
+json::array RenderTranscript(const json::value* upstream_transcript, json::storage_ptr storage) {
+  json::array turns(std::move(storage));
   if (upstream_transcript == nullptr || !upstream_transcript->is_array()) return turns;
   const json::array& items = upstream_transcript->get_array();
   turns.reserve(items.size());
   for (const json::value& item : items) {
     if (!item.is_object()) continue;
     const json::object& turn = item.get_object();
-    json::value role = StringOrNull(turn, "role");
-    if (role.is_null() || role.get_string().empty()) role = "unknown";
-    json::value message = StringOrNull(turn, "message");
-    if (message.is_null()) message = "";  // a tool call or result: kept, see render.hpp
-    turns.push_back(json::object{
-        {"role", std::move(role)},
-        {"message", std::move(message)},
-        {"time_in_call_secs", NumberOrNull(Member(turn, "time_in_call_secs"))},
-    });
+    json::object rendered(turns.storage());
+    rendered.reserve(3);
+    const json::value* role = Member(turn, "role");
+    if (role != nullptr && role->is_string() && !role->get_string().empty()) {
+      rendered.emplace("role", role->get_string());
+    } else {
+      rendered.emplace("role", "unknown");
+    }
+    const json::value* message = Member(turn, "message");
+    if (message != nullptr && message->is_string()) {
+      rendered.emplace("message", message->get_string());
+    } else {
+      rendered.emplace("message", "");  // a tool call or result: kept, see render.hpp
+    }
+    rendered.emplace("time_in_call_secs", NumberOrNull(Member(turn, "time_in_call_secs")));
+    turns.push_back(std::move(rendered));
   }
   return turns;
 }
@@ -75,13 +82,18 @@ std::string TranscriptText(const json::array& transcript) {
   return text;
 }
 
-json::object RenderConversation(const json::object& upstream, std::string_view recording_url) {
-  json::object answer;
+namespace {
+
+// Every member but `upstream`, allocated from `storage`.
+json::object RenderSummary(const json::object& upstream, std::string_view recording_url,
+                           json::storage_ptr storage) {
+  json::object answer(std::move(storage));
+  answer.reserve(12);
   answer["conversation_id"] = StringOrNull(upstream, "conversation_id");
   answer["status"] = StringOrNull(upstream, "status");
   answer["agent_id"] = StringOrNull(upstream, "agent_id");
 
-  json::array transcript = RenderTranscript(Member(upstream, "transcript"));
+  json::array transcript = RenderTranscript(Member(upstream, "transcript"), answer.storage());
   answer["transcript_text"] = TranscriptText(transcript);
   answer["transcript"] = std::move(transcript);
 
@@ -108,7 +120,20 @@ json::object RenderConversation(const json::object& upstream, std::string_view r
 
   const json::value* analysis = Member(upstream, "analysis");
   answer["analysis"] = analysis != nullptr && analysis->is_object() ? *analysis : json::value();
+  return answer;
+}
+
+}  // namespace
+
+json::object RenderConversation(const json::object& upstream, std::string_view recording_url) {
+  json::object answer = RenderSummary(upstream, recording_url, {});
   answer["upstream"] = upstream;
+  return answer;
+}
+
+json::object RenderConversation(json::object&& upstream, std::string_view recording_url) {
+  json::object answer = RenderSummary(upstream, recording_url, upstream.storage());
+  answer["upstream"] = std::move(upstream);  // same storage: moved, not copied
   return answer;
 }
 

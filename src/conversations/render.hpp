@@ -41,9 +41,15 @@ namespace callgate::conversations {
 boost::json::object RenderConversation(const boost::json::object& upstream,
                                        std::string_view recording_url);
 
+// The same answer, taking the upstream object: it is built with upstream.storage() (e.g. the
+// arena of upstream::ConversationDocument) and `upstream` moves into it without a copy.
+boost::json::object RenderConversation(boost::json::object&& upstream,
+                                       std::string_view recording_url);
+
 // The `transcript` member above, from the upstream `transcript` value (anything but an array
-// gives an empty array; items that are not objects are skipped).
-boost::json::array RenderTranscript(const boost::json::value* upstream_transcript);
+// gives an empty array; items that are not objects are skipped), allocated from `storage`.
+boost::json::array RenderTranscript(const boost::json::value* upstream_transcript,
+                                    boost::json::storage_ptr storage = {});
 
 // The `transcript_text` member above, from a transcript rendered by RenderTranscript.
 std::string TranscriptText(const boost::json::array& transcript);

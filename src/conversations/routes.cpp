@@ -95,15 +95,17 @@ void GetConversation(upstream::ElevenLabsApi& api, const std::string& public_bas
   }
   std::string url =
       RecordingUrl(PublicBaseUrl(public_base_url, request.tls, request.headers.Get("Host")), id);
-  api.GetConversation(id, [responder, url = std::move(url), id,
-                           request_id = request.request_id](ApiResult<json::object> result) {
+  api.GetConversationDocument(id, [responder, url = std::move(url), id,
+                                   request_id = request.request_id](
+                                      ApiResult<upstream::ConversationDocument> result) {
     if (const auto* error = std::get_if<ApiError>(&result)) {
       LogUpstreamFailure("GET conversation " + id, request_id, *error);
       responder.Send(upstream::ToGatewayResponse(*error, request_id));
       return;
     }
-    responder.Send(
-        http::Response::Json(200, RenderConversation(std::get<json::object>(result), url)));
+    // The answer is built in the document's arena, the upstream object moved into it.
+    auto& document = std::get<upstream::ConversationDocument>(result);
+    responder.Send(http::Response::Json(200, RenderConversation(std::move(document.object), url)));
   });
 }
 

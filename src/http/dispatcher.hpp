@@ -10,6 +10,7 @@
 
 #include <boost/json/object.hpp>
 
+#include <array>
 #include <cstddef>
 #include <functional>
 #include <optional>
@@ -76,8 +77,12 @@ class Dispatcher {
   bool observed() const { return static_cast<bool>(options_.observer); }
 
  private:
+  // Constant time, as core::MatchesAnyKey: every key's digest is compared.
+  bool MatchesAnyKey(std::string_view candidate) const;
+
   const Router& router_;
   DispatchOptions options_;
+  std::vector<std::array<unsigned char, 32>> key_digests_;  // SHA-256 of each api_keys entry
 };
 
 }  // namespace callgate::http

@@ -533,15 +533,19 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
     const unsigned version = head.version();
     bool keep_alive = head.keep_alive();
     // What the access log needs, kept before `request` moves into the handler.
+    // The log and the metrics need only the first four; the observer (the simulator's journal)
+    // sees the whole head.
     Request logged;
     logged.remote_address = request.remote_address;
     logged.method = request.method;
     logged.path = request.path;
     logged.request_id = request.request_id;
-    logged.tls = request.tls;
-    logged.target = request.target;
-    logged.query = request.query;
-    logged.headers = request.headers;
+    if (dispatcher.observed()) {
+      logged.tls = request.tls;
+      logged.target = request.target;
+      logged.query = request.query;
+      logged.headers = request.headers;
+    }
 
     Prepared prepared = dispatcher.Prepare(request);
     const std::string route =

@@ -1,6 +1,7 @@
 #include "upstream/elevenlabs.hpp"
 
 #include <spdlog/spdlog.h>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -18,10 +19,12 @@ std::int64_t UnixSeconds(core::SystemTime t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
-// The body of a 2xx answer as a JSON object, or the reason it is not one.
-std::variant<boost::json::value, ApiError> JsonBody(const HttpResponse& response) {
+// The body of a 2xx answer as a JSON value (allocated from `storage`), or the reason it is not
+// one.
+std::variant<boost::json::value, ApiError> JsonBody(const HttpResponse& response,
+                                                    boost::json::storage_ptr storage = {}) {
   boost::system::error_code ec;
-  boost::json::value value = boost::json::parse(response.body, ec);
+  boost::json::value value = boost::json::parse(response.body, ec, std::move(storage));
   if (ec) {
     std::string excerpt = response.body.substr(0, 80);
     return BadResponse("the body is not JSON (" + ec.message() + "): " + excerpt, response);
@@ -32,6 +35,29 @@ std::variant<boost::json::value, ApiError> JsonBody(const HttpResponse& response
 std::string StringMember(const boost::json::object& object, std::string_view name) {
   const auto* value = object.if_contains(name);
   return value != nullptr && value->is_string() ? std::string(value->as_string()) : std::string();
+}
+
+bool HasNonEmptyString(const boost::json::object& object, std::string_view name) {
+  const auto* value = object.if_contains(name);
+  return value != nullptr && value->is_string() && !value->get_string().empty();
+}
+
+// A conversation must at least say which one it is and in what state.
+bool IsConversation(const boost::json::value& value) {
+  return value.is_object() && HasNonEmptyString(value.get_object(), "conversation_id") &&
+         HasNonEmptyString(value.get_object(), "status");
+}
+
+constexpr std::string_view kNotAConversation = "the conversation lacks conversation_id or status";
+
+// An arena for the tree parsed from `bytes` of JSON text and what is built from it: a parsed
+// conversation takes about twice its text, the rendered answer about as much again.
+boost::json::storage_ptr ArenaFor(std::size_t bytes) {
+  return boost::json::make_shared_resource<boost::json::monotonic_resource>(4 * bytes + 1024);
+}
+
+std::string ConversationPath(std::string_view conversation_id) {
+  return "/v1/convai/conversations/" + EncodeComponent(conversation_id);
 }
 
 // The completion of a call whose 2xx answer is JSON: errors pass through, the body is parsed,
@@ -191,6 +217,22 @@ void ElevenLabsClient::AttemptStream(std::shared_ptr<StreamCall> call) {
   });
 }
 
+void ElevenLabsApi::GetConversationDocument(
+    std::string conversation_id, std::function<void(ApiResult<ConversationDocument>)> done) {
+  GetConversation(std::move(conversation_id),
+                  [done = std::move(done)](ApiResult<boost::json::object> result) {
+                    if (auto* error = std::get_if<ApiError>(&result)) {
+                      done(std::move(*error));
+                      return;
+                    }
+                    const auto& object = std::get<boost::json::object>(result);
+                    std::string body = boost::json::serialize(object);
+                    ConversationDocument document{
+                        boost::json::object(object, ArenaFor(body.size())), std::move(body)};
+                    done(std::move(document));
+                  });
+}
+
 void ElevenLabsApi::OpenConversationAudio(std::string conversation_id,
                                           std::function<void(ApiResult<AudioStream>)> done) {
   GetConversationAudio(std::move(conversation_id), [done =
@@ -209,7 +251,7 @@ void ElevenLabsApi::OpenConversationAudio(std::string conversation_id,
 void ElevenLabsClient::OpenConversationAudio(std::string conversation_id,
                                              std::function<void(ApiResult<AudioStream>)> done) {
   auto call = std::make_shared<StreamCall>();
-  call->path = "/v1/convai/conversations/" + EncodeComponent(conversation_id) + "/audio";
+  call->path = ConversationPath(conversation_id) + "/audio";
   call->deadline = clock_.Now() + options_.audio_timeout;
   call->done = std::move(done);
   AttemptStream(std::move(call));
@@ -271,18 +313,36 @@ void ElevenLabsClient::GetConversation(std::string conversation_id,
                                        std::function<void(ApiResult<boost::json::object>)> done) {
   auto call = std::make_shared<Call>();
   call->method = "GET";
-  call->path = "/v1/convai/conversations/" + EncodeComponent(conversation_id);
+  call->path = ConversationPath(conversation_id);
   call->deadline = clock_.Now() + options_.timeout;
-  call->done = JsonHandler(
-      std::move(done),
-      [](boost::json::value& value,
-         const HttpResponse& response) -> ApiResult<boost::json::object> {
-        if (!value.is_object() || StringMember(value.as_object(), "conversation_id").empty() ||
-            StringMember(value.as_object(), "status").empty()) {
-          return BadResponse("the conversation lacks conversation_id or status", response);
-        }
-        return std::move(value.as_object());
-      });
+  call->done = JsonHandler(std::move(done),
+                           [](boost::json::value& value,
+                              const HttpResponse& response) -> ApiResult<boost::json::object> {
+                             if (!IsConversation(value))
+                               return BadResponse(std::string(kNotAConversation), response);
+                             return std::move(value.as_object());
+                           });
+  Execute(std::move(call));
+}
+
+void ElevenLabsClient::GetConversationDocument(
+    std::string conversation_id, std::function<void(ApiResult<ConversationDocument>)> done) {
+  auto call = std::make_shared<Call>();
+  call->method = "GET";
+  call->path = ConversationPath(conversation_id);
+  call->deadline = clock_.Now() + options_.timeout;
+  call->done = [done = std::move(done)](std::variant<HttpResponse, ApiError> result) {
+    if (auto* error = std::get_if<ApiError>(&result)) return done(std::move(*error));
+    auto& response = std::get<HttpResponse>(result);
+    auto json = JsonBody(response, ArenaFor(response.body.size()));
+    if (auto* error = std::get_if<ApiError>(&json)) return done(std::move(*error));
+    auto& value = std::get<boost::json::value>(json);
+    if (!IsConversation(value)) {
+      return done(BadResponse(std::string(kNotAConversation), response));
+    }
+    ConversationDocument document{std::move(value.get_object()), std::move(response.body)};
+    done(std::move(document));
+  };
   Execute(std::move(call));
 }
 

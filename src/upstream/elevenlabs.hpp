@@ -47,6 +47,17 @@ struct AudioStream {
   std::shared_ptr<http::BodyStream> body;
 };
 
+// GET /v1/convai/conversations/{id} as received, for a caller that renders it at once: the
+// 2xx body's bytes and the object parsed from them (GetConversationDocument).
+struct ConversationDocument {
+  // Allocated from a monotonic arena of its own (object.storage(), sized for the body): values
+  // built with that storage take parts of it by move, without copies, and the whole tree is
+  // freed at once with the last value using it. The arena is not thread-safe: the object and
+  // every value sharing its storage belong to one thread at a time.
+  boost::json::object object;
+  std::string body;  // the JSON text `object` was parsed from
+};
+
 class ElevenLabsApi {
  public:
   virtual ~ElevenLabsApi() = default;
@@ -59,6 +70,12 @@ class ElevenLabsApi {
   // GET /v1/convai/conversations/{id}.
   virtual void GetConversation(std::string conversation_id,
                                std::function<void(ApiResult<boost::json::object>)> done) = 0;
+  // The same request, checks and errors as GetConversation, for the gateway's own rendering:
+  // the body is kept and the object lives in an arena (see ConversationDocument). The default
+  // implementation (for fakes) copies GetConversation's object into an arena and serializes it
+  // as the body.
+  virtual void GetConversationDocument(std::string conversation_id,
+                                       std::function<void(ApiResult<ConversationDocument>)> done);
   // GET /v1/convai/conversations?<query> (the query string is passed through, already encoded).
   virtual void ListConversations(std::string query,
                                  std::function<void(ApiResult<boost::json::object>)> done) = 0;
@@ -101,6 +118,8 @@ class ElevenLabsClient final : public ElevenLabsApi {
   void ListPhoneNumbers(std::function<void(ApiResult<std::vector<PhoneNumber>>)> done) override;
   void GetConversation(std::string conversation_id,
                        std::function<void(ApiResult<boost::json::object>)> done) override;
+  void GetConversationDocument(std::string conversation_id,
+                               std::function<void(ApiResult<ConversationDocument>)> done) override;
   void ListConversations(std::string query,
                          std::function<void(ApiResult<boost::json::object>)> done) override;
   void GetConversationAudio(std::string conversation_id,

@@ -61,6 +61,35 @@ TEST(RenderConversation, TheDocumentedExample) {
             "Agent: Hey there angelo. How are you?\nUser: Fine, thanks.");
 }
 
+TEST(RenderConversation, MovingTheUpstreamObjectGivesTheSameBytes) {
+  // From the default heap, and from an arena the answer shares (the route's case): the same
+  // answer, serialized byte for byte, with `upstream` moved in rather than copied.
+  for (const char* text : {kUpstream, R"({"conversation_id":"c","status":"done","cost":1.5,
+       "transcript":[{"role":"","message":7},"x",{"role":"operator","message":"hi"}],
+       "metadata":[],"analysis":"none","has_audio":false})"}) {
+    const json::object upstream = Parse(text);
+    const std::string expected = json::serialize(RenderConversation(upstream, kUrl));
+
+    EXPECT_EQ(json::serialize(RenderConversation(json::object(upstream), kUrl)), expected);
+
+    json::storage_ptr arena = json::make_shared_resource<json::monotonic_resource>();
+    json::object in_arena = json::parse(text, arena).as_object();
+    const json::value* first_turn_role = nullptr;
+    if (const auto* turns = in_arena.at("transcript").if_array(); turns && !turns->empty()) {
+      first_turn_role = turns->at(0).as_object().if_contains("role");
+    }
+    const json::object answer = RenderConversation(std::move(in_arena), kUrl);
+    EXPECT_EQ(json::serialize(answer), expected);
+    EXPECT_EQ(answer.storage().get(), arena.get());
+    // Moved, not copied: the upstream turn in the answer is the very same value.
+    if (first_turn_role != nullptr) {
+      EXPECT_EQ(
+          answer.at("upstream").at("transcript").as_array().at(0).as_object().if_contains("role"),
+          first_turn_role);
+    }
+  }
+}
+
 TEST(RenderConversation, EveryTurnHasExactlyRoleMessageAndTime) {
   const json::object answer = RenderConversation(Parse(kUpstream), kUrl);
   for (const json::value& turn : answer.at("transcript").as_array()) {

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
+#include <thread>
+#include <vector>
+
 namespace callgate::http {
 namespace {
 
@@ -112,6 +115,28 @@ TEST_F(DispatcherTest, ApiKeyFromEitherHeader) {
   EXPECT_FALSE(
       dispatcher_.Prepare(Head("GET", "/private", {{"Authorization", "bearer k1"}})).early);
   EXPECT_TRUE(dispatcher_.Prepare(Head("GET", "/private", {{"Authorization", "Basic k1"}})).early);
+}
+
+TEST_F(DispatcherTest, ApiKeysMatchOnlyExactly) {
+  // The keys' digests are computed once; the presented key is hashed per request (per thread).
+  const std::string long_key(300, 'x');
+  Dispatcher dispatcher(router_, {.api_keys = {"k1", long_key, "K\xc3\xa9y"}});
+  const auto refused = [&](std::string key) {
+    return dispatcher.Prepare(Head("GET", "/private", {{"X-API-Key", std::move(key)}}))
+        .early.has_value();
+  };
+  EXPECT_FALSE(refused("k1"));
+  EXPECT_FALSE(refused(long_key));
+  EXPECT_FALSE(refused("K\xc3\xa9y"));
+  for (const std::string& wrong :
+       std::vector<std::string>{"k", "k11", "K1", "k2", std::string(299, 'x'),
+                                std::string(301, 'x'), std::string("k1\0", 3), "Ky"}) {
+    EXPECT_TRUE(refused(wrong)) << wrong;
+  }
+  // From another thread (a context of its own) too.
+  bool other_thread_ok = false;
+  std::thread([&] { other_thread_ok = !refused("k1") && refused("k2"); }).join();
+  EXPECT_TRUE(other_thread_ok);
 }
 
 TEST_F(DispatcherTest, OpenWhenNoKeysAreConfigured) {

@@ -215,6 +215,88 @@ TEST_F(ElevenLabsClientTest, PhoneNumbersConversationsAudioAndSignedUrl) {
   EXPECT_NE(Value(url).find("conversation_signature="), std::string::npos);
 }
 
+TEST_F(ElevenLabsClientTest, ConversationDocumentKeepsTheBodyAndParsesIntoAnArena) {
+  Serve();
+  auto& client = Client();
+  const auto placed =
+      Wait<boost::json::object>([&](auto done) { client.OutboundCall(false, kCall, done); });
+  const std::string id(Value(placed).at("conversation_id").as_string());
+  sim_clock_.Advance(40s);
+
+  const auto result =
+      Wait<ConversationDocument>([&](auto done) { client.GetConversationDocument(id, done); });
+  const ConversationDocument& document = Value(result);
+  auto direct =
+      Fetch(served_->port(), "GET", "/v1/convai/conversations/" + id, {{"xi-api-key", kKey}});
+  ASSERT_TRUE(direct);
+  // The body is the upstream's, byte for byte, and the object is what it parses to.
+  EXPECT_EQ(document.body, direct->body);
+  EXPECT_EQ(document.object, boost::json::parse(direct->body).as_object());
+  EXPECT_EQ(document.object.at("status").as_string(), "done");
+  // Its own arena (a monotonic resource), not the default heap.
+  EXPECT_TRUE(document.object.storage().is_deallocate_trivial());
+
+  // The same object as GetConversation.
+  const auto plain =
+      Wait<boost::json::object>([&](auto done) { client.GetConversation(id, done); });
+  EXPECT_EQ(Value(plain), document.object);
+}
+
+TEST_F(ElevenLabsClientTest, ConversationDocumentErrorsAreThoseOfGetConversation) {
+  Serve();
+  auto& client = Client();
+  const auto missing = Error(Wait<ConversationDocument>(
+      [&](auto done) { client.GetConversationDocument("conv_nope", done); }));
+  EXPECT_EQ(missing.upstream_status, 404);
+  EXPECT_EQ(ToGatewayResponse(missing, "r").status, 404);
+
+  Fault(R"({"route":"GET /v1/convai/conversations/{conversation_id}","count":5,"html":true})");
+  const auto html = Error(Wait<ConversationDocument>(
+      [&](auto done) { client.GetConversationDocument("conv_html", done); }));
+  EXPECT_EQ(ToGatewayResponse(html, "r").status, 502);
+}
+
+// What the default ElevenLabsApi::GetConversationDocument (used by fakes) makes of
+// GetConversation's answer.
+class ObjectOnlyApi final : public ElevenLabsApi {
+ public:
+  explicit ObjectOnlyApi(ApiResult<boost::json::object> answer) : answer_(std::move(answer)) {}
+  void OutboundCall(bool, boost::json::object,
+                    std::function<void(ApiResult<boost::json::object>)>) override {}
+  void ListPhoneNumbers(std::function<void(ApiResult<std::vector<PhoneNumber>>)>) override {}
+  void GetConversation(std::string,
+                       std::function<void(ApiResult<boost::json::object>)> done) override {
+    done(answer_);
+  }
+  void ListConversations(std::string,
+                         std::function<void(ApiResult<boost::json::object>)>) override {}
+  void GetConversationAudio(std::string, std::function<void(ApiResult<Audio>)>) override {}
+  void GetSignedUrl(std::string, std::function<void(ApiResult<std::string>)>) override {}
+
+ private:
+  ApiResult<boost::json::object> answer_;
+};
+
+TEST(ElevenLabsApiDefaults, ConversationDocumentFromGetConversation) {
+  const boost::json::object conversation{
+      {"conversation_id", "conv_1"}, {"status", "done"}, {"cost", 1.5}, {"transcript", {1, 2}}};
+  ObjectOnlyApi api(conversation);
+  const auto result =
+      Wait<ConversationDocument>([&](auto done) { api.GetConversationDocument("conv_1", done); });
+  const ConversationDocument& document = Value(result);
+  EXPECT_EQ(document.object, conversation);
+  EXPECT_EQ(document.body, boost::json::serialize(conversation));
+  EXPECT_TRUE(document.object.storage().is_deallocate_trivial());
+
+  ApiError error;
+  error.kind = ApiError::Kind::kStatus;
+  error.upstream_status = 404;
+  ObjectOnlyApi failing(error);
+  const auto failed = Error(Wait<ConversationDocument>(
+      [&](auto done) { failing.GetConversationDocument("conv_1", done); }));
+  EXPECT_EQ(failed.upstream_status, 404);
+}
+
 TEST_F(ElevenLabsClientTest, GetsAreRetriedOn5xxUntilTheySucceed) {
   Serve();
   auto& client = Client();
