@@ -269,8 +269,7 @@ std::optional<http::Response> FaultResponse(const FaultSpec& spec, std::string_v
 namespace {
 
 // The first half of another stream, well framed: Length() says half, and it ends there.
-class HalfStream final : public http::BodyStream,
-                         public std::enable_shared_from_this<HalfStream> {
+class HalfStream final : public http::BodyStream, public std::enable_shared_from_this<HalfStream> {
  public:
   explicit HalfStream(std::shared_ptr<http::BodyStream> inner)
       : inner_(std::move(inner)), length_(inner_->Length()) {

@@ -169,9 +169,10 @@ void Database::StartCheckpointer() {
   sqlite3_busy_timeout(second, 5000);
   // A connection opens the WAL on its first read; until then a checkpoint does nothing.
   if (QueryText(second, "PRAGMA journal_mode") != "wal") {
-    spdlog::warn("database {}: the checkpoint connection does not see WAL mode; checkpoints stay"
-                 " in the commits",
-                 path_);
+    spdlog::warn(
+        "database {}: the checkpoint connection does not see WAL mode; checkpoints stay"
+        " in the commits",
+        path_);
     sqlite3_close(second);
     return;
   }
@@ -242,8 +243,8 @@ sqlite3_stmt* Database::Acquire(sqlite3* db, std::string_view sql) {
   auto it = self->statements_.find(sql);
   if (it == self->statements_.end()) {
     sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()),
-                           SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
+    if (sqlite3_prepare_v3(db, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT,
+                           &stmt, nullptr) != SQLITE_OK) {
       sqlite3_finalize(stmt);
       return nullptr;
     }

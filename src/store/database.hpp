@@ -74,7 +74,7 @@ class Database {
   // Runs the queued tasks, then closes the connection.
   void Close();
 
-  static constexpr int kCheckpointFrames = 1000;         // SQLite's own default threshold
+  static constexpr int kCheckpointFrames = 1000;       // SQLite's own default threshold
   static constexpr int kForceCheckpointFrames = 4000;  // about 16 MB of WAL at 4 KiB pages
 
   // Counters for tests and metrics: checkpoints run in the background / on the database thread.

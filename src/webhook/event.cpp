@@ -201,8 +201,8 @@ EventResult ParseEvent(std::string_view body) {
   // A large body (an audio event's base64) gets the general allocator, so that the parts
   // erased after parsing do not stay allocated for the event's lifetime.
   if (body.size() <= kArenaBodyBytes) {
-    parser.reset(boost::json::make_shared_resource<boost::json::monotonic_resource>(
-        2 * body.size() + 1024));
+    parser.reset(
+        boost::json::make_shared_resource<boost::json::monotonic_resource>(2 * body.size() + 1024));
   }
   boost::system::error_code ec;
   const std::size_t consumed = parser.write_some(body.data(), body.size(), ec);

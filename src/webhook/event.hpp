@@ -65,15 +65,15 @@ struct Event {
   std::string type;  // as received
   EventType kind = EventType::kOther;
   std::optional<std::int64_t> event_timestamp;
-  std::string conversation_id;                 // data.conversation_id; empty when absent
-  std::string agent_id;                        // data.agent_id; empty when absent
+  std::string conversation_id;  // data.conversation_id; empty when absent
+  std::string agent_id;         // data.agent_id; empty when absent
   // As received (post_call_audio: without full_audio). For events of ordinary size it lives in
   // a reference-counted arena of its own, freed with the last value using it. The arena is not
   // thread-safe and a plain copy of a JSON value uses its source's storage, so copy out of
   // `data` into the default storage: `boost::json::value(part, boost::json::storage_ptr())`.
   boost::json::object data;
-  std::optional<Audio> audio;                  // kind == kPostCallAudio
-  std::optional<InitiationFailure> failure;    // kind == kCallInitiationFailure
+  std::optional<Audio> audio;                // kind == kPostCallAudio
+  std::optional<InitiationFailure> failure;  // kind == kCallInitiationFailure
 };
 
 // Why a body was refused (a 400). `code` is one of:
