@@ -24,6 +24,8 @@
 //
 // Output: a human-readable summary, then one line starting with "RESULT" (key=value, times in
 // milliseconds) for scripts.
+#include "load_options.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -53,6 +55,11 @@
 
 namespace {
 
+using callgate::bench::ParseNumber;
+using callgate::bench::ParseUrl;
+using callgate::bench::Target;
+using callgate::bench::UsageError;
+
 using Clock = std::chrono::steady_clock;
 using Nanos = std::int64_t;
 
@@ -81,16 +88,6 @@ struct Options {
                "         [--seconds 10] [--warmup 1] [--drain 5] [--label L]\n",
                error.c_str());
   std::exit(2);
-}
-
-template <class T>
-T ParseNumber(std::string_view name, std::string_view text) {
-  T value{};
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || end != text.data() + text.size()) {
-    Usage("bad value for " + std::string(name) + ": " + std::string(text));
-  }
-  return value;
 }
 
 Options ParseOptions(int argc, char** argv) {
@@ -130,27 +127,6 @@ Options ParseOptions(int argc, char** argv) {
     Usage("seconds must be > 0, warmup and drain >= 0");
   if (options.label.empty()) options.label = options.url;
   return options;
-}
-
-struct Target {
-  std::string host;
-  std::uint16_t port = 0;
-  std::string path;
-};
-
-Target ParseUrl(std::string_view url) {
-  constexpr std::string_view kScheme = "http://";
-  if (!url.starts_with(kScheme)) Usage("only http:// URLs: " + std::string(url));
-  url.remove_prefix(kScheme.size());
-  Target target;
-  const auto slash = url.find('/');
-  const std::string_view authority = url.substr(0, slash);
-  target.path = slash == std::string_view::npos ? std::string("/") : std::string(url.substr(slash));
-  const auto colon = authority.rfind(':');
-  if (colon == std::string_view::npos) Usage("the URL needs a port: " + std::string(url));
-  target.host = authority.substr(0, colon);
-  target.port = ParseNumber<std::uint16_t>("port", authority.substr(colon + 1));
-  return target;
 }
 
 int Connect(const Target& target) {
@@ -466,7 +442,7 @@ double Percentile(const std::vector<Nanos>& sorted, double p) {
 }
 
 int Run(const Options& options) {
-  const Target target = ParseUrl(options.url);
+  const Target target = ParseUrl(options.url, "/");
   std::string request = "GET " + target.path + " HTTP/1.1\r\nHost: " + target.host + ":" +
                         std::to_string(target.port) + "\r\n";
   for (const std::string& header : options.headers)
@@ -560,9 +536,16 @@ int Run(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Options options = ParseOptions(argc, argv);
+  Options options;
+  try {
+    options = ParseOptions(argc, argv);
+  } catch (const UsageError& e) {
+    Usage(e.what());
+  }
   try {
     return Run(options);
+  } catch (const UsageError& e) {
+    Usage(e.what());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "rate_load: %s\n", e.what());
     return 1;

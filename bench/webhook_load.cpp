@@ -35,6 +35,8 @@
 #include "net/runtime.hpp"
 #include "webhook/signature.hpp"
 
+#include "load_options.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -70,6 +72,11 @@
 
 namespace {
 
+using callgate::bench::ParseNumber;
+using callgate::bench::ParseUrl;
+using callgate::bench::Target;
+using callgate::bench::UsageError;
+
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr std::size_t kCounterDigits = 12;
@@ -102,16 +109,6 @@ struct Options {
                "         [--print-request]      (print the first request, signed, and exit)\n",
                error.c_str());
   std::exit(2);
-}
-
-template <class T>
-T ParseNumber(std::string_view name, std::string_view text) {
-  T value{};
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc{} || end != text.data() + text.size()) {
-    Usage("bad value for " + std::string(name) + ": " + std::string(text));
-  }
-  return value;
 }
 
 Options ParseOptions(int argc, char** argv) {
@@ -174,28 +171,6 @@ Options ParseOptions(int argc, char** argv) {
   }
   if (options.label.empty()) options.label = options.baseline ? "baseline" : options.url;
   return options;
-}
-
-struct Target {
-  std::string host;
-  std::uint16_t port = 0;
-  std::string path;
-};
-
-Target ParseUrl(std::string_view url) {
-  constexpr std::string_view kScheme = "http://";
-  if (!url.starts_with(kScheme)) Usage("only http:// URLs: " + std::string(url));
-  url.remove_prefix(kScheme.size());
-  Target target;
-  const auto slash = url.find('/');
-  const std::string_view authority = url.substr(0, slash);
-  target.path =
-      slash == std::string_view::npos ? std::string(kDefaultPath) : std::string(url.substr(slash));
-  const auto colon = authority.rfind(':');
-  if (colon == std::string_view::npos) Usage("the URL needs a port: " + std::string(url));
-  target.host = authority.substr(0, colon);
-  target.port = ParseNumber<std::uint16_t>("port", authority.substr(colon + 1));
-  return target;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -725,7 +700,7 @@ int Run(const Options& options) {
     baseline = std::make_unique<BaselineServer>(options.server_threads);
     url = "http://127.0.0.1:" + std::to_string(baseline->port()) + std::string(kDefaultPath);
   }
-  const Target target = ParseUrl(url);
+  const Target target = ParseUrl(url, kDefaultPath);
   const Template t = BuildTemplate(options, target);
 
   if (options.print_request) {
@@ -866,11 +841,18 @@ int Run(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Options options = ParseOptions(argc, argv);
+  Options options;
+  try {
+    options = ParseOptions(argc, argv);
+  } catch (const UsageError& e) {
+    Usage(e.what());
+  }
   // As LOG_LEVEL=warning for the gateway: no per-request access log in either run.
   callgate::core::SetupLogging(spdlog::level::warn, callgate::core::LogFormat::kText);
   try {
     return Run(options);
+  } catch (const UsageError& e) {
+    Usage(e.what());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "webhook_load: %s\n", e.what());
     return 1;
