@@ -42,17 +42,6 @@ std::string QueryText(sqlite3* db, const char* sql) {
   return value;
 }
 
-int QueryInt(sqlite3* db, const char* sql) {
-  sqlite3_stmt* stmt = nullptr;
-  int value = 0;
-  if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) == SQLITE_OK &&
-      sqlite3_step(stmt) == SQLITE_ROW) {
-    value = sqlite3_column_int(stmt, 0);
-  }
-  sqlite3_finalize(stmt);
-  return value;
-}
-
 std::vector<int> AppliedVersions(sqlite3* db) {
   std::vector<int> versions;
   sqlite3_stmt* stmt = nullptr;
@@ -207,10 +196,9 @@ int Database::OnWalCommit(void* self_ptr, sqlite3* db, const char* schema, int f
 void Database::Checkpoint() {
   // PASSIVE: copies what no reader still needs, never blocks the writer. The next write
   // transaction restarts the WAL from its beginning once everything has been copied.
-  int log_frames = 0;
   int copied = 0;
   const int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE,
-                                           &log_frames, &copied);
+                                           nullptr, &copied);
   if (rc == SQLITE_OK) last_backfilled_.store(std::max(copied, 0), std::memory_order_relaxed);
   if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
     spdlog::warn("database {}: checkpoint failed: {}", path_, sqlite3_errmsg(checkpoint_db_));
@@ -263,7 +251,7 @@ void Database::Release(sqlite3_stmt* stmt) {
 }
 
 bool Database::Ping(sqlite3* db) {
-  return QueryInt(db, "SELECT 1") == 1;
+  return QueryText(db, "SELECT 1") == "1";
 }
 
 void Database::Close() {
