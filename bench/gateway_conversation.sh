@@ -88,10 +88,17 @@ rate_run() {  # label url header -> the RESULT line's fields
   echo "$out" | grep '^RESULT'
 }
 field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+# CPU ticks (utime + stime) and context switches of a process, summed over its threads: the
+# work per request is steadier than latency on a shared machine.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {n += $2} END {print n}'; }
+hz=$(getconf CLK_TCK)
 printf '%-10s %-9s %8s %8s %8s %8s %8s %9s\n' run path answered p50 p99 p99.9 max "gen lag99"
 for i in $(seq "$RATE_RUNS"); do
   d=$(rate_run direct "$sim/v1/convai/conversations/$conversation" "xi-api-key: $SIM_KEY")
+  t0=$(ticks "${pids[1]}"); s0=$(switches "${pids[1]}")
   g=$(rate_run gateway "$gw/api/conversations/$conversation" "X-API-Key: $GW_KEY")
+  t1=$(ticks "${pids[1]}"); s1=$(switches "${pids[1]}")
   for r in "$d" "$g"; do
     printf '%-10s %-9s %8s %8s %8s %8s %8s %9s\n' "$i" "$(field "$r" label)" "$(field "$r" ok)" \
       "$(field "$r" p50_ms)" "$(field "$r" p99_ms)" "$(field "$r" p999_ms)" "$(field "$r" max_ms)" \
@@ -102,4 +109,8 @@ for i in $(seq "$RATE_RUNS"); do
     -v dp999="$(field "$d" p999_ms)" -v gp999="$(field "$g" p999_ms)" -v i="$i" 'BEGIN {
     printf "run %s: the gateway adds p50 %+.3f ms, p99 %+.3f ms, p99.9 %+.3f ms\n", i, gp50 - dp50,
       gp99 - dp99, gp999 - dp999 }'
+  # Over the whole gateway run (warm-up included: rate x (seconds + 1) requests).
+  awk -v t="$((t1 - t0))" -v s="$((s1 - s0))" -v hz="$hz" -v n="$(( rate * (RATE_SECONDS + 1) ))" \
+    -v i="$i" 'BEGIN { printf "run %s: gateway CPU %.0f us and %.2f context switches per request\n",
+      i, t / hz * 1e6 / n, s / n }'
 done

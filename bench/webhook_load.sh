@@ -9,7 +9,9 @@
 # The generator, the gateway and the baseline server share this machine's cores.
 # Not part of `make test` (timings on a shared machine are not assertions).
 # Usage: bench/webhook_load.sh [build/callgate [path/to/webhook_load]]
-#   env: CONNECTIONS (64), DURATION (seconds, 10), WARMUP (1), THREADS (generator threads, 2)
+#   env: CONNECTIONS (64), DURATION (seconds, 10), WARMUP (1), THREADS (generator threads, 2),
+#        PERF_OUT (a file: `perf record` the gateway, per thread, during the load; then
+#        `perf report -i FILE --sort comm,sym`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-build/callgate}
@@ -62,10 +64,16 @@ gw_port=$(wait_port "$work/gw.port")
 gw=http://127.0.0.1:$gw_port
 cpu_before=$(cpu_ticks "$gw_pid")
 thread_ticks "$gw_pid" > "$work/threads.before"
+perf_pid=
+if [ -n "${PERF_OUT:-}" ]; then
+  perf record -F 999 -s -p "$gw_pid" -o "$PERF_OUT" -- sleep "$DURATION" > /dev/null 2>&1 &
+  perf_pid=$!
+fi
 load "gateway (verify + parse + durable store)" "$work/gateway.out" \
   --url "$gw/api/webhooks/elevenlabs"
 cpu_after=$(cpu_ticks "$gw_pid")
 thread_ticks "$gw_pid" > "$work/threads.after"
+if [ -n "$perf_pid" ]; then wait "$perf_pid" || true; fi
 
 b_rps=$(field rps "$work/baseline.out"); g_rps=$(field rps "$work/gateway.out")
 awk -v b="$b_rps" -v g="$g_rps" -v bp50="$(field p50_ms "$work/baseline.out")" \

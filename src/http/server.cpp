@@ -15,8 +15,10 @@
 #include "net/runtime.hpp"
 
 #include <spdlog/spdlog.h>
+#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/defer.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -165,6 +167,69 @@ asio::awaitable<std::optional<T>> WaitParked(std::shared_ptr<Parked<T>> slot,
   }
 }
 
+// One value handed from any thread to the coroutine waiting for it on a connection's strand: a
+// handler's answer. The waiting coroutine's completion is deferred to its strand by whichever
+// thread puts the value: one queued handler, no timer. When the value comes first (a handler that
+// answered inline), the coroutine takes it without suspending.
+template <class T>
+class Handoff {
+ public:
+  void Put(T value) {  // any thread, once
+    std::unique_lock lock(mutex_);
+    if (!waiter_) {
+      value_ = std::move(value);
+      return;
+    }
+    // Moved by construction only: Boost 1.81's move assignment of any_completion_handler
+    // recurses without end (it copies from an lvalue through its converting constructor).
+    Waiter waiter(std::move(*waiter_));
+    waiter_.reset();
+    lock.unlock();
+    Complete(executor_, std::move(waiter), std::move(value));
+  }
+
+  std::optional<T> TakeReady() {
+    std::lock_guard lock(mutex_);
+    return std::exchange(value_, std::nullopt);
+  }
+
+  // On `strand`, the waiting coroutine's executor; at most one wait, only after TakeReady() found
+  // nothing.
+  asio::awaitable<T> Wait(asio::any_io_executor strand) {
+    return asio::async_initiate<const asio::use_awaitable_t<>, void(T)>(
+        [this, strand = std::move(strand)](auto handler) {
+          std::unique_lock lock(mutex_);
+          if (value_) {  // put between TakeReady() and now: complete, but never inline
+            T value = std::move(*value_);
+            value_.reset();
+            lock.unlock();
+            Complete(strand, std::move(handler), std::move(value));
+            return;
+          }
+          executor_ = strand;
+          waiter_.emplace(std::move(handler));
+        },
+        asio::use_awaitable);
+  }
+
+ private:
+  // Deferred, not posted: when the value is put on an I/O thread (an upstream answer read on
+  // the same thread), the completion runs on that thread once the current handler returns,
+  // instead of waking another thread.
+  template <class Handler>
+  static void Complete(const asio::any_io_executor& strand, Handler handler, T value) {
+    asio::defer(strand, [handler = std::move(handler), value = std::move(value)]() mutable {
+      std::move(handler)(std::move(value));
+    });
+  }
+
+  std::mutex mutex_;
+  std::optional<T> value_;
+  using Waiter = asio::any_completion_handler<void(T)>;
+  asio::any_io_executor executor_;  // the waiter's
+  std::optional<Waiter> waiter_;
+};
+
 // How the body of a streamed response went.
 struct StreamOutcome {
   bool complete = false;         // every byte and the end of the body were written
@@ -181,7 +246,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       : runtime(rt),
         dispatcher(d),
         options(std::move(opts)),
-        acceptor(asio::make_strand(rt.context())),
+        acceptor(asio::make_strand(rt.next_context())),
         requests(registry.AddCounter("callgate_http_requests_total",
                                      "HTTP requests answered, by route, method and status",
                                      {"route", "method", "status"})),
@@ -210,7 +275,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   asio::awaitable<StreamOutcome> WriteStreamed(Connection<Stream>& conn, Response response,
                                                const std::string& method, unsigned version,
                                                bool keep_alive, const std::string& request_id);
-  asio::awaitable<Response> Handle(asio::any_io_executor executor, Prepared prepared,
+  asio::awaitable<Response> Handle(asio::any_io_executor conn_executor, Prepared prepared,
                                    Request request);
   void Register(const std::shared_ptr<ConnectionBase>& conn);
   void Record(const Request& request, const std::string& route, int status, std::size_t bytes,
@@ -240,7 +305,7 @@ asio::awaitable<void> Server::Impl::AcceptLoop() {
   auto self = shared_from_this();
   while (!draining) {
     auto [ec, socket] =
-        co_await acceptor.async_accept(asio::make_strand(runtime.context()), kTuple);
+        co_await acceptor.async_accept(asio::make_strand(runtime.next_context()), kTuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || draining || !acceptor.is_open()) co_return;
       // Out of file descriptors and the like: back off briefly instead of spinning.
@@ -431,16 +496,14 @@ asio::awaitable<StreamOutcome> Server::Impl::WriteStreamed(Connection<Stream>& c
   co_return outcome;
 }
 
-asio::awaitable<Response> Server::Impl::Handle(asio::any_io_executor executor, Prepared prepared,
-                                               Request request) {
-  // The handler may answer from any thread (e.g. after blocking work elsewhere); the answer is
-  // parked in `slot` and wakes us on this connection's strand.
-  auto slot = std::make_shared<Parked<Response>>(executor);
+asio::awaitable<Response> Server::Impl::Handle(asio::any_io_executor conn_executor,
+                                               Prepared prepared, Request request) {
+  // The handler may answer inline, or later from any thread (after blocking work elsewhere).
+  auto answer = std::make_shared<Handoff<Response>>();
   dispatcher.Run(std::move(prepared), std::move(request),
-                 Responder([slot](Response r) { slot->Put(std::move(r)); }));
-  const auto forever = Clock::time_point::max();
-  std::optional<Response> response = co_await WaitParked(slot, forever);
-  co_return std::move(*response);
+                 Responder([answer](Response r) { answer->Put(std::move(r)); }));
+  if (std::optional<Response> now = answer->TakeReady()) co_return std::move(*now);
+  co_return co_await answer->Wait(conn_executor);
 }
 
 template <class Stream>

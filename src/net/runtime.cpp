@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include <atomic>
 #include <csignal>
 #include <optional>
 #include <thread>
@@ -14,12 +15,23 @@ namespace callgate::net {
 
 namespace asio = boost::asio;
 
+namespace {
+
+// The io_context the calling thread runs, when it is an I/O thread of some Runtime.
+thread_local asio::io_context* current_context = nullptr;
+
+struct Lane {
+  // One thread per context: Asio takes the single-threaded path (no wake-up of another thread
+  // when more handlers are queued).
+  asio::io_context context{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work{
+      asio::make_work_guard(context)};
+};
+
+}  // namespace
+
 struct Runtime::Impl {
-  explicit Impl(unsigned threads)
-      : io_threads(threads == 0 ? 1 : threads),
-        context(static_cast<int>(io_threads)),
-        work(asio::make_work_guard(context)),
-        signals(context) {}
+  explicit Impl(unsigned threads) : lanes(threads == 0 ? 1 : threads), signals(lanes[0].context) {}
 
   void WaitForSignal() {
     signals.async_wait([this](const boost::system::error_code& ec, int signal_number) {
@@ -29,9 +41,26 @@ struct Runtime::Impl {
     });
   }
 
-  unsigned io_threads;
-  asio::io_context context;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  bool Owns(const asio::io_context* context) const {
+    for (const Lane& lane : lanes) {
+      if (&lane.context == context) return true;
+    }
+    return false;
+  }
+
+  asio::io_context& Next() {
+    return lanes[next.fetch_add(1, std::memory_order_relaxed) % lanes.size()].context;
+  }
+
+  static void RunLane(Lane& lane) {
+    current_context = &lane.context;
+    lane.context.run();
+    current_context = nullptr;
+  }
+
+  std::vector<Lane> lanes;
+  std::atomic<unsigned> next{0};
+  std::atomic<bool> stopped{false};
   asio::signal_set signals;
   std::function<void(int)> on_signal;
 };
@@ -42,10 +71,16 @@ Runtime::~Runtime() {
 }
 
 asio::io_context& Runtime::context() {
-  return impl_->context;
+  if (current_context != nullptr && impl_->Owns(current_context)) return *current_context;
+  return impl_->Next();
 }
+
+asio::io_context& Runtime::next_context() {
+  return impl_->Next();
+}
+
 unsigned Runtime::io_threads() const {
-  return impl_->io_threads;
+  return static_cast<unsigned>(impl_->lanes.size());
 }
 
 void Runtime::OnStopSignal(std::function<void(int)> on_signal) {
@@ -57,27 +92,44 @@ void Runtime::OnStopSignal(std::function<void(int)> on_signal) {
 
 void Runtime::Run() {
   std::vector<std::thread> threads;
-  threads.reserve(impl_->io_threads - 1);
-  for (unsigned i = 1; i < impl_->io_threads; ++i) {
-    threads.emplace_back([this] { impl_->context.run(); });
+  threads.reserve(impl_->lanes.size() - 1);
+  for (std::size_t i = 1; i < impl_->lanes.size(); ++i) {
+    threads.emplace_back([this, i] { Impl::RunLane(impl_->lanes[i]); });
   }
-  impl_->context.run();
+  Impl::RunLane(impl_->lanes[0]);
   for (auto& thread : threads)
     thread.join();
+  // After StopWhenIdle, a lane that ran out of work first has returned; a handler of a lane that
+  // finished later may still have posted to it (a socket closed on its thread, a last callback).
+  // Run what was posted that way, lane by lane, until a whole pass runs nothing.
+  for (bool ran = true; ran && !impl_->stopped;) {
+    ran = false;
+    for (Lane& lane : impl_->lanes) {
+      if (impl_->stopped) break;
+      lane.context.restart();
+      current_context = &lane.context;
+      ran = lane.context.run() > 0 || ran;
+      current_context = nullptr;
+    }
+  }
 }
 
 void Runtime::StopWhenIdle() {
-  impl_->work.reset();
+  for (Lane& lane : impl_->lanes)
+    lane.work.reset();
   // The signal wait is work too: it would keep Run() from ever returning.
-  asio::post(impl_->context, [impl = impl_.get()] {
+  asio::post(impl_->lanes[0].context, [impl = impl_.get()] {
     boost::system::error_code ignored;
     impl->signals.cancel(ignored);
   });
 }
 
 void Runtime::Stop() {
-  impl_->work.reset();
-  impl_->context.stop();
+  impl_->stopped = true;
+  for (Lane& lane : impl_->lanes) {
+    lane.work.reset();
+    lane.context.stop();
+  }
 }
 
 }  // namespace callgate::net

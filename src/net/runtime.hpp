@@ -1,11 +1,15 @@
-// The process's I/O runtime: one io_context run by N threads, and signal handling.
+// The process's I/O runtime: one io_context per I/O thread, and signal handling.
 //
-// Threading model (written down once, here): a single shared io_context is run by every I/O
-// thread; each connection or session lives on its own strand of it, so its handlers never run
-// concurrently and need no locks, while different connections use every core. Blocking work
-// (SQLite, files, audio devices) never runs on these threads: it goes to core::Worker or a
-// component's own thread. Only net/ and http/ translation units see Asio types; this header
-// forward-declares io_context so its users stay cheap to compile.
+// Threading model (written down once, here): each I/O thread runs an io_context of its own, so
+// that a connection, its timers and the upstream requests it makes stay on one thread: a request
+// answered on the thread that read it costs no cross-thread wake-up and no lock contention, the
+// tail latency that a single io_context shared by every thread showed. Accepted connections and
+// other long-lived work are spread over the threads in turn (next_context()). A connection or
+// session still lives on a strand of its context, so code stays correct whatever the number of
+// threads. Blocking work (SQLite, files, audio devices) never runs on these threads: it goes to
+// core::Worker or a component's own thread, and answers by posting back. Only net/ and http/
+// translation units see Asio types; this header forward-declares io_context so its users stay
+// cheap to compile.
 #pragma once
 
 #include <functional>
@@ -24,14 +28,21 @@ class Runtime {
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
+  // On an I/O thread of this runtime: that thread's own io_context, so that work started from
+  // a handler (an upstream request, a timer) stays on the thread. From any other thread: the
+  // next io_context in turn.
   boost::asio::io_context& context();
+  // The next io_context in turn, whichever thread asks: for spreading new long-lived work
+  // (accepted connections, conversation lanes) over the threads.
+  boost::asio::io_context& next_context();
   unsigned io_threads() const;
 
   // `on_signal(signal_number)` runs on an I/O thread each time SIGINT or SIGTERM arrives.
   // Call before Run().
   void OnStopSignal(std::function<void(int)> on_signal);
 
-  // Runs the io_context on io_threads() threads, this one included; returns after Stop().
+  // Runs one io_context on each of io_threads() threads, this one included; returns after
+  // Stop().
   void Run();
   // Thread-safe; pending handlers are abandoned.
   void Stop();

@@ -98,8 +98,16 @@ std::optional<Target> ParseTarget(const std::string& url, std::string& error) {
   return ParseUrlTarget(url, {"http"}, {"https"}, error);
 }
 
+// The io_context an executor (a request's strand) belongs to: the I/O thread it runs on.
+asio::io_context& ContextOf(const asio::any_io_executor& executor) {
+  return static_cast<asio::io_context&>(asio::query(executor, asio::execution::context));
+}
+
 // One connection, plain or TLS. Owned by one request at a time.
 struct Link {
+  // The io_context (I/O thread) its socket is registered with: it is only reused by requests
+  // running there, so its completions never hop to another thread.
+  const asio::io_context* home = nullptr;
   std::unique_ptr<beast::tcp_stream> plain;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
@@ -119,15 +127,16 @@ struct Link {
   }
 };
 
-// Idle keep-alive connections by scheme://host:port. Shared by the client and its open streams.
+// Idle keep-alive connections by scheme://host:port and I/O thread. Shared by the client and its
+// open streams.
 class Pool {
  public:
   Pool(std::chrono::milliseconds idle_timeout, std::size_t max_idle_per_host)
       : idle_timeout_(idle_timeout), max_idle_per_host_(max_idle_per_host) {}
 
-  std::unique_ptr<Link> TakeIdle(const std::string& key) {
+  std::unique_ptr<Link> TakeIdle(const std::string& key, const asio::io_context& home) {
     std::lock_guard lock(mutex_);
-    auto it = links_.find(key);
+    auto it = links_.find(std::pair(key, &home));
     if (it == links_.end()) return nullptr;
     auto& links = it->second;
     const auto now = SteadyClock::now();
@@ -143,7 +152,7 @@ class Pool {
     link->idle_since = SteadyClock::now();
     link->lowest().expires_never();
     std::lock_guard lock(mutex_);
-    auto& links = links_[key];
+    auto& links = links_[std::pair(key, link->home)];
     if (links.size() >= max_idle_per_host_) links.pop_front();  // the stalest
     links.push_back(std::move(link));
   }
@@ -157,7 +166,8 @@ class Pool {
   const std::chrono::milliseconds idle_timeout_;
   const std::size_t max_idle_per_host_;
   std::mutex mutex_;
-  std::map<std::string, std::deque<std::unique_ptr<Link>>> links_;
+  std::map<std::pair<std::string, const asio::io_context*>, std::deque<std::unique_ptr<Link>>>
+      links_;
 };
 
 // What a failed read of a response (head or body) means for the caller.
@@ -360,11 +370,12 @@ class BeastHttpClient final : public HttpClient {
                             "cannot resolve " + target.host + ": " + resolve_ec.message(), false};
     }
     auto link = std::make_unique<Link>();
+    asio::io_context& home = ContextOf(executor);
+    link->home = &home;
     if (target.tls) {
-      link->tls =
-          std::make_unique<beast::ssl_stream<beast::tcp_stream>>(runtime_.context(), *tls_context_);
+      link->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(home, *tls_context_);
     } else {
-      link->plain = std::make_unique<beast::tcp_stream>(runtime_.context());
+      link->plain = std::make_unique<beast::tcp_stream>(home);
     }
     auto& stream = link->lowest();
     stream.expires_at(std::min(deadline, SteadyClock::now() + options_.connect_timeout));
@@ -504,7 +515,8 @@ class BeastHttpClient final : public HttpClient {
     const auto timeout = request.timeout.count() > 0 ? request.timeout : options_.request_timeout;
     const auto deadline = SteadyClock::now() + timeout;
 
-    std::unique_ptr<Link> link = pool_->TakeIdle(PoolKey(*target));
+    std::unique_ptr<Link> link =
+        pool_->TakeIdle(PoolKey(*target), ContextOf(co_await asio::this_coro::executor));
     if (link) {
       Attempt attempt = co_await Once(link, request, *target, deadline);
       if (attempt.response) co_return Finish(std::move(attempt), *target, std::move(link));
@@ -609,7 +621,8 @@ class BeastHttpClient final : public HttpClient {
     const auto timeout = request.timeout.count() > 0 ? request.timeout : options_.request_timeout;
     const auto deadline = SteadyClock::now() + timeout;
 
-    std::unique_ptr<Link> link = pool_->TakeIdle(PoolKey(*target));
+    std::unique_ptr<Link> link =
+        pool_->TakeIdle(PoolKey(*target), ContextOf(co_await asio::this_coro::executor));
     if (link) {
       Opened opened = co_await OpenOnce(link, request, *target, deadline);
       if (opened.parser) {
