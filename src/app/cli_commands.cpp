@@ -19,12 +19,18 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <boost/system/result.hpp>
+
+#include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #ifndef CALLGATE_VERSION
@@ -79,6 +85,58 @@ int Fail(const upstream::ApiError& error) {
   std::fprintf(stderr, "callgate: %s\n",
                std::string(body.at("error").at("message").as_string()).c_str());
   return 1;
+}
+
+// Pulls `body` chunk by chunk into `path` ("-": standard output) without holding the whole
+// recording in memory. A file is written as <path>.part and renamed once complete, so a cut
+// download never leaves a truncated file under the final name. Returns the bytes written.
+boost::system::result<std::uint64_t, std::string> DownloadTo(Upstream& upstream,
+                                                             http::BodyStream& body,
+                                                             const std::string& path) {
+  const bool to_stdout = path == "-";
+  const std::string part = path + ".part";
+  std::FILE* out = to_stdout ? stdout : std::fopen(part.c_str(), "wb");
+  if (out == nullptr) return "cannot write " + part + ": " + std::strerror(errno);
+  auto fail = [&](std::string why) -> boost::system::result<std::uint64_t, std::string> {
+    if (!to_stdout) {
+      std::fclose(out);
+      std::remove(part.c_str());
+    }
+    return why;
+  };
+  const std::optional<std::uint64_t> length = body.Length();
+  std::uint64_t written = 0;
+  while (true) {
+    http::BodyChunk chunk = upstream.Wait<http::BodyChunk>([&](auto done) { body.Next(done); });
+    if (chunk.kind == http::BodyChunk::Kind::kError) {
+      return fail("the download was cut after " + std::to_string(written) +
+                  " bytes: " + chunk.error);
+    }
+    if (chunk.kind == http::BodyChunk::Kind::kEnd) break;
+    if (std::fwrite(chunk.data.data(), 1, chunk.data.size(), out) != chunk.data.size()) {
+      return fail("cannot write " + (to_stdout ? std::string("to standard output") : part) + ": " +
+                  std::strerror(errno));
+    }
+    written += chunk.data.size();
+  }
+  if (length && written != *length) {
+    return fail("the download ended after " + std::to_string(written) + " of " +
+                std::to_string(*length) + " announced bytes");
+  }
+  if (to_stdout) {
+    if (std::fflush(stdout) != 0) return "cannot write to standard output";
+    return written;
+  }
+  if (std::fclose(out) != 0) {
+    std::remove(part.c_str());
+    return "cannot write " + part + ": " + std::strerror(errno);
+  }
+  if (std::rename(part.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    std::remove(part.c_str());
+    return "cannot rename " + part + " to " + path + ": " + why;
+  }
+  return written;
 }
 
 std::string FormatTime(std::int64_t unix_secs) {
@@ -264,24 +322,22 @@ int RunConversations(const config::Config& config, const ConversationsCommand& c
     return 0;
   }
   if (command.action == "audio") {
-    const auto fetched = upstream.Wait<upstream::ApiResult<upstream::Audio>>(
-        [&](auto done) { upstream.api().GetConversationAudio(command.conversation_id, done); });
-    if (const auto* error = std::get_if<upstream::ApiError>(&fetched)) return Fail(*error);
-    const auto& audio = std::get<upstream::Audio>(fetched);
+    auto opened = upstream.Wait<upstream::ApiResult<upstream::AudioStream>>(
+        [&](auto done) { upstream.api().OpenConversationAudio(command.conversation_id, done); });
+    if (const auto* error = std::get_if<upstream::ApiError>(&opened)) return Fail(*error);
+    const auto& audio = std::get<upstream::AudioStream>(opened);
     const std::string path =
         command.output.empty() ? command.conversation_id + ".mp3" : command.output;
-    if (path == "-") {
-      std::fwrite(audio.bytes.data(), 1, audio.bytes.size(), stdout);
-      return 0;
-    }
-    std::ofstream file(path, std::ios::binary);
-    file.write(audio.bytes.data(), static_cast<std::streamsize>(audio.bytes.size()));
-    if (!file) {
-      std::fprintf(stderr, "callgate conversations audio: cannot write %s\n", path.c_str());
+    const auto downloaded = DownloadTo(upstream, *audio.body, path);
+    if (!downloaded) {
+      std::fprintf(stderr, "callgate conversations audio: %s\n", downloaded.error().c_str());
       return 1;
     }
-    std::fprintf(stderr, "wrote %zu bytes of %s to %s\n", audio.bytes.size(),
-                 audio.content_type.c_str(), path.c_str());
+    if (path != "-") {
+      std::fprintf(stderr, "wrote %llu bytes of %s to %s\n",
+                   static_cast<unsigned long long>(*downloaded), audio.content_type.c_str(),
+                   path.c_str());
+    }
     return 0;
   }
   std::fprintf(stderr, "callgate conversations: unknown action '%s'\n", command.action.c_str());

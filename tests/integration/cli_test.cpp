@@ -70,6 +70,22 @@ TEST(Cli, CallWaitsForTheEndAndPrintsTheTranscript) {
                       {{"xi-api-key", sim.api_key()}});
   ASSERT_TRUE(direct && direct->status == 200);
   EXPECT_EQ(bytes, direct->body);
+  EXPECT_NE(audio.output.find("wrote " + std::to_string(bytes.size()) + " bytes of audio/mpeg"),
+            std::string::npos)
+      << audio.output;
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "call.mp3.part"));
+
+  // "-o -": the bytes on standard output, nothing else there.
+  const CliRun piped = Cli(sim, {"conversations", "audio", id, "-o", "-"}, dir, "piped");
+  EXPECT_EQ(piped.exit_code, 0);
+  EXPECT_EQ(piped.output.find(direct->body), 0u) << "the recording is first on the output";
+
+  // A place that cannot be written: a clear error, exit 1, no file left behind.
+  const CliRun nowhere =
+      Cli(sim, {"conversations", "audio", id, "-o", "no/such/dir/call.mp3"}, dir, "nowhere");
+  EXPECT_EQ(nowhere.exit_code, 1);
+  EXPECT_NE(nowhere.output.find("cannot write no/such/dir/call.mp3.part"), std::string::npos)
+      << nowhere.output;
 }
 
 TEST(Cli, TalkShowsTheTranscriptLiveAndCtrlCEndsCleanly) {
