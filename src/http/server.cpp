@@ -52,6 +52,7 @@ using detail::ConnectionBase;
 using detail::PlainStream;
 using detail::TlsStream;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kFirstReadBytes = 8 * 1024;
 
 std::string HttpDate() {
   thread_local std::time_t cached_second = 0;
@@ -529,7 +530,8 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
     if (draining) break;
     if (buffer.size() == 0) {
       lowest.expires_after(options.idle_timeout);
-      auto [ec, n] = co_await conn->stream.async_read_some(buffer.prepare(4096), kTuple);
+      // Room for a whole typical request (a ~6 KB signed webhook) in one receive.
+      auto [ec, n] = co_await conn->stream.async_read_some(buffer.prepare(kFirstReadBytes), kTuple);
       if (ec) break;
       buffer.commit(n);
     }

@@ -20,10 +20,18 @@ namespace {
 // The io_context the calling thread runs, when it is an I/O thread of some Runtime.
 thread_local asio::io_context* current_context = nullptr;
 
+// An io_context whose shutdown (destroying the handlers still queued) can be asked for before
+// its destruction.
+class LaneContext : public asio::io_context {
+ public:
+  using asio::io_context::io_context;
+  void DestroyPendingHandlers() { shutdown(); }  // idempotent, like the destructor's own
+};
+
 struct Lane {
   // One thread per context: Asio takes the single-threaded path (no wake-up of another thread
   // when more handlers are queued).
-  asio::io_context context{1};
+  LaneContext context{1};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work{
       asio::make_work_guard(context)};
 };
@@ -32,6 +40,14 @@ struct Lane {
 
 struct Runtime::Impl {
   explicit Impl(unsigned threads) : lanes(threads == 0 ? 1 : threads), signals(lanes[0].context) {}
+
+  // A handler queued on one lane can own objects of another (a connection on one thread, the
+  // server holding its acceptor on the other): every lane's queued handlers are destroyed while
+  // all the lanes still exist, then the lanes themselves.
+  ~Impl() {
+    for (Lane& lane : lanes)
+      lane.context.DestroyPendingHandlers();
+  }
 
   void WaitForSignal() {
     signals.async_wait([this](const boost::system::error_code& ec, int signal_number) {
