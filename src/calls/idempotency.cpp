@@ -1,6 +1,6 @@
 #include "calls/idempotency.hpp"
 
-#include "calls/detail/sqlite_statement.hpp"
+#include "store/statement.hpp"
 
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
@@ -17,7 +17,7 @@
 namespace callgate::calls {
 namespace {
 
-using detail::Statement;
+using store::Statement;
 using Callback = std::function<void(BeginResult)>;
 using MapKey = std::pair<std::string, std::string>;  // scope, key
 

@@ -1,7 +1,7 @@
 #include "calls/sqlite_ledger.hpp"
 
-#include "calls/detail/sqlite_statement.hpp"
 #include "core/ids.hpp"
+#include "store/statement.hpp"
 
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
@@ -17,8 +17,8 @@
 namespace callgate::calls {
 namespace {
 
-using detail::Statement;
-using detail::Transaction;
+using store::Statement;
+using store::Transaction;
 
 constexpr std::string_view kColumns =
     "seq, call_id, created_at_ms, updated_at_ms, to_number, from_number, agent_phone_number_id, "

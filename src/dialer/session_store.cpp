@@ -1,5 +1,7 @@
 #include "dialer/session_store.hpp"
 
+#include "store/statement.hpp"
+
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <boost/json/parse.hpp>
@@ -25,9 +27,8 @@ std::string Text(const boost::json::object& object, std::string_view key) {
   return value != nullptr && value->is_string() ? std::string(value->as_string()) : std::string();
 }
 
-std::optional<boost::json::object> ParseRow(sqlite3_stmt* stmt, int column) {
-  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt, column));
-  if (text == nullptr) return std::nullopt;
+std::optional<boost::json::object> ParseRow(std::string_view text) {
+  if (text.empty()) return std::nullopt;
   boost::system::error_code ec;
   auto value = boost::json::parse(text, ec);
   if (ec || !value.is_object()) return std::nullopt;
@@ -42,29 +43,22 @@ std::span<const store::Migration> Migrations() {
 
 void SessionStore::Save(boost::json::object session, std::function<void(bool)> done) {
   const bool queued = database_.Post([session = std::move(session), done](sqlite3* db) {
-    sqlite3_stmt* stmt = nullptr;
-    const char* sql =
+    std::string reason;
+    if (const auto* end = session.if_contains("end_reason"); end && end->is_object()) {
+      reason = Text(end->as_object(), "code");
+    }
+    store::Statement insert(
+        db,
         "INSERT OR REPLACE INTO dialer_sessions"
         " (session_id, agent_id, conversation_id, end_reason, saved_seq, session)"
-        " VALUES (?, ?, ?, ?, (SELECT COALESCE(MAX(saved_seq), 0) + 1 FROM dialer_sessions), ?)";
-    bool ok = sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) == SQLITE_OK;
-    if (ok) {
-      std::string reason;
-      if (const auto* end = session.if_contains("end_reason"); end && end->is_object()) {
-        reason = Text(end->as_object(), "code");
-      }
-      const std::string values[] = {Text(session, "session_id"), Text(session, "agent_id"),
-                                    Text(session, "conversation_id"), reason,
-                                    boost::json::serialize(session)};
-      const int columns[] = {1, 2, 3, 4, 5};
-      for (int i = 0; i < 5; ++i) {
-        sqlite3_bind_text(stmt, columns[i], values[i].data(), static_cast<int>(values[i].size()),
-                          SQLITE_TRANSIENT);
-      }
-      ok = sqlite3_step(stmt) == SQLITE_DONE;
-    }
-    if (!ok) spdlog::error("dialer: a session could not be saved: {}", sqlite3_errmsg(db));
-    sqlite3_finalize(stmt);
+        " VALUES (?, ?, ?, ?, (SELECT COALESCE(MAX(saved_seq), 0) + 1 FROM dialer_sessions), ?)");
+    insert.Bind(1, Text(session, "session_id"));
+    insert.Bind(2, Text(session, "agent_id"));
+    insert.Bind(3, Text(session, "conversation_id"));
+    insert.Bind(4, reason);
+    insert.Bind(5, boost::json::serialize(session));
+    const bool ok = insert.Step() == SQLITE_DONE;
+    if (!ok) spdlog::error("dialer: a session could not be saved: {}", insert.error());
     if (done) done(ok);
   });
   if (!queued) {
@@ -76,14 +70,10 @@ void SessionStore::Save(boost::json::object session, std::function<void(bool)> d
 void SessionStore::Get(std::string session_id,
                        std::function<void(std::optional<boost::json::object>)> done) {
   const bool queued = database_.Post([id = std::move(session_id), done](sqlite3* db) {
-    sqlite3_stmt* stmt = nullptr;
     std::optional<boost::json::object> found;
-    if (sqlite3_prepare_v2(db, "SELECT session FROM dialer_sessions WHERE session_id = ?", -1,
-                           &stmt, nullptr) == SQLITE_OK) {
-      sqlite3_bind_text(stmt, 1, id.data(), static_cast<int>(id.size()), SQLITE_TRANSIENT);
-      if (sqlite3_step(stmt) == SQLITE_ROW) found = ParseRow(stmt, 0);
-    }
-    sqlite3_finalize(stmt);
+    store::Statement select(db, "SELECT session FROM dialer_sessions WHERE session_id = ?");
+    select.Bind(1, id);
+    if (select.Step() == SQLITE_ROW) found = ParseRow(select.Text(0));
     done(std::move(found));
   });
   if (!queued) done(std::nullopt);
@@ -92,17 +82,13 @@ void SessionStore::Get(std::string session_id,
 void SessionStore::List(std::size_t limit,
                         std::function<void(std::vector<boost::json::object>)> done) {
   const bool queued = database_.Post([limit, done](sqlite3* db) {
-    sqlite3_stmt* stmt = nullptr;
     std::vector<boost::json::object> sessions;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT session FROM dialer_sessions ORDER BY saved_seq DESC LIMIT ?",
-                           -1, &stmt, nullptr) == SQLITE_OK) {
-      sqlite3_bind_int64(stmt, 1, static_cast<sqlite3_int64>(limit));
-      while (sqlite3_step(stmt) == SQLITE_ROW) {
-        if (auto row = ParseRow(stmt, 0)) sessions.push_back(std::move(*row));
-      }
+    store::Statement select(db,
+                            "SELECT session FROM dialer_sessions ORDER BY saved_seq DESC LIMIT ?");
+    select.Bind(1, static_cast<std::int64_t>(limit));
+    while (select.Step() == SQLITE_ROW) {
+      if (auto row = ParseRow(select.Text(0))) sessions.push_back(std::move(*row));
     }
-    sqlite3_finalize(stmt);
     done(std::move(sessions));
   });
   if (!queued) done({});

@@ -1,5 +1,7 @@
 #include "webhook/inbox.hpp"
 
+#include "store/statement.hpp"
+
 #include "core/ids.hpp"
 
 #include <fcntl.h>
@@ -14,7 +16,6 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
-#include <future>
 #include <stdexcept>
 #include <system_error>
 
@@ -97,51 +98,6 @@ std::int64_t UnixMillis(const core::Clock& clock) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(clock.Now().time_since_epoch())
       .count();
 }
-
-// A prepared statement, reset after each use.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) {
-    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) != SQLITE_OK) {
-      const std::string message = sqlite3_errmsg(db);
-      sqlite3_finalize(stmt_);
-      throw std::runtime_error("webhook inbox: cannot prepare a statement: " + message);
-    }
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-
-  sqlite3_stmt* get() const { return stmt_; }
-  void Reset() const {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  void Bind(int index, std::string_view text) const {
-    sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC);
-  }
-  void BindOptionalText(int index, std::string_view text) const {
-    if (text.empty()) {
-      sqlite3_bind_null(stmt_, index);
-    } else {
-      Bind(index, text);
-    }
-  }
-  void BindBlob(int index, const void* data, std::size_t size) const {
-    sqlite3_bind_blob64(stmt_, index, data, size, SQLITE_STATIC);
-  }
-  void Bind(int index, std::int64_t value) const { sqlite3_bind_int64(stmt_, index, value); }
-  void Bind(int index, std::optional<std::int64_t> value) const {
-    if (value) {
-      Bind(index, *value);
-    } else {
-      sqlite3_bind_null(stmt_, index);
-    }
-  }
-
- private:
-  sqlite3_stmt* stmt_ = nullptr;
-};
 
 std::string ColumnText(sqlite3_stmt* stmt, int column) {
   const auto* text = sqlite3_column_text(stmt, column);
@@ -252,29 +208,31 @@ std::string_view SubmitStatusName(SubmitStatus status) {
   return "failed";
 }
 
-struct Inbox::Statements {
-  explicit Statements(sqlite3* db)
-      : find_replay(db,
-                    "SELECT event_id FROM webhook_replay_keys"
-                    " WHERE key_hash = ?1 AND expires_at_ms > ?2"),
-        find_event(db,
-                   "SELECT event_id FROM webhook_events WHERE conversation_id = ?2 AND type = ?1"),
-        insert_event(db,
-                     "INSERT INTO webhook_events (event_id, type, conversation_id, agent_id,"
-                     " event_timestamp, received_at_ms, source, verification, payload,"
-                     " payload_bytes, recording) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-                     " ?11)"),
-        insert_replay(db,
-                      "INSERT OR REPLACE INTO webhook_replay_keys (key_hash, event_id,"
-                      " expires_at_ms) VALUES (?1, ?2, ?3)"),
-        prune_replays(db, "DELETE FROM webhook_replay_keys WHERE expires_at_ms <= ?1") {}
+namespace {
 
-  Statement find_replay;
-  Statement find_event;
-  Statement insert_event;
-  Statement insert_replay;
-  Statement prune_replays;
-};
+constexpr std::string_view kFindReplaySql =
+    "SELECT event_id FROM webhook_replay_keys WHERE key_hash = ?1 AND expires_at_ms > ?2";
+constexpr std::string_view kFindEventSql =
+    "SELECT event_id FROM webhook_events WHERE conversation_id = ?2 AND type = ?1";
+constexpr std::string_view kInsertEventSql =
+    "INSERT INTO webhook_events (event_id, type, conversation_id, agent_id, event_timestamp,"
+    " received_at_ms, source, verification, payload, payload_bytes, recording)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+constexpr std::string_view kInsertReplaySql =
+    "INSERT OR REPLACE INTO webhook_replay_keys (key_hash, event_id, expires_at_ms)"
+    " VALUES (?1, ?2, ?3)";
+constexpr std::string_view kPruneReplaysSql =
+    "DELETE FROM webhook_replay_keys WHERE expires_at_ms <= ?1";
+
+// The first matching row's event_id, nullopt when there is none. A failed query sets `error`.
+std::optional<std::string> FirstEventId(store::Statement& query, std::string& error) {
+  const int rc = query.Step();
+  if (rc == SQLITE_ROW) return query.Text(0);
+  if (rc != SQLITE_DONE) error = query.error();
+  return std::nullopt;
+}
+
+}  // namespace
 
 Inbox::Inbox(store::Database& database, const core::Clock& clock, InboxOptions options,
              std::vector<EventSink*> sinks)
@@ -458,11 +416,6 @@ void Inbox::CommitBatch(sqlite3* db, std::vector<Pending>& batch) {
   std::vector<SubmitResult> results(batch.size());
   std::vector<std::optional<StoredEvent>> stored(batch.size());
   std::string failure;
-  try {
-    if (!statements_) statements_ = std::make_unique<Statements>(db);
-  } catch (const std::exception& e) {
-    failure = e.what();
-  }
   if (failure.empty() && !Exec(db, "BEGIN IMMEDIATE")) failure = sqlite3_errmsg(db);
 
   const std::int64_t now_ms = UnixMillis(clock_);
@@ -480,33 +433,33 @@ void Inbox::CommitBatch(sqlite3* db, std::vector<Pending>& batch) {
     // A replayed delivery? Only events without a conversation id need the replay memory: a
     // replay of any other event has its conversation and type, so it is a redelivery below.
     const bool remember_key = !s.replay_key.empty() && event.conversation_id.empty();
+    const std::string_view key_bytes(reinterpret_cast<const char*>(key_hash.data()),
+                                     key_hash.size());
+    std::string error;
     if (remember_key) {
-      const Statement& q = statements_->find_replay;
-      q.BindBlob(1, key_hash.data(), key_hash.size());
+      store::Statement q(db, kFindReplaySql);
+      q.BindBlobView(1, key_bytes);
       q.Bind(2, now_ms);
-      if (sqlite3_step(q.get()) == SQLITE_ROW) {
-        result = {.status = SubmitStatus::kDuplicate, .event_id = ColumnText(q.get(), 0)};
+      if (auto first = FirstEventId(q, error)) {
+        result = {.status = SubmitStatus::kDuplicate, .event_id = std::move(*first)};
+        continue;
       }
-      q.Reset();
-      if (result.status == SubmitStatus::kDuplicate) continue;
     }
     // A redelivered event?
-    if (!event.conversation_id.empty()) {
-      const Statement& q = statements_->find_event;
-      q.Bind(1, event.type);
-      q.Bind(2, event.conversation_id);
-      if (sqlite3_step(q.get()) == SQLITE_ROW) {
-        result = {.status = SubmitStatus::kDuplicate, .event_id = ColumnText(q.get(), 0)};
+    if (error.empty() && !event.conversation_id.empty()) {
+      store::Statement q(db, kFindEventSql);
+      q.BindView(1, event.type);
+      q.BindView(2, event.conversation_id);
+      if (auto first = FirstEventId(q, error)) {
+        result = {.status = SubmitStatus::kDuplicate, .event_id = std::move(*first)};
+        continue;
       }
-      q.Reset();
-      if (result.status == SubmitStatus::kDuplicate) continue;
     }
 
     // No SAVEPOINT per event: SQLite would copy every page it touches to a sub-journal. A
     // failed INSERT undoes itself (statement atomicity) and leaves the transaction open.
-    std::string error;
     std::string recording;
-    if (!p.temp_recording.empty()) {
+    if (error.empty() && !p.temp_recording.empty()) {
       recording = event.conversation_id + ".mp3";
       std::error_code ec;
       std::filesystem::rename(p.temp_recording, recordings_dir_ / recording, ec);
@@ -518,20 +471,20 @@ void Inbox::CommitBatch(sqlite3* db, std::vector<Pending>& batch) {
       }
     }
     if (error.empty()) {
-      const Statement& q = statements_->insert_event;
-      q.Bind(1, p.event_id);
-      q.Bind(2, event.type);
-      q.BindOptionalText(3, event.conversation_id);
-      q.BindOptionalText(4, event.agent_id);
+      // Bound without copies: everything bound outlives the Step().
+      store::Statement q(db, kInsertEventSql);
+      q.BindView(1, p.event_id);
+      q.BindView(2, event.type);
+      q.BindTextOrNull(3, event.conversation_id);
+      q.BindTextOrNull(4, event.agent_id);
       q.Bind(5, event.event_timestamp);
       q.Bind(6, p.received_at_ms);
-      q.Bind(7, SourceName(s.source));
-      q.Bind(8, s.verification);
-      q.BindBlob(9, s.raw_payload.data(), s.raw_payload.size());
+      q.BindView(7, SourceName(s.source));
+      q.BindView(8, s.verification);
+      q.BindBlobView(9, s.raw_payload);
       q.Bind(10, static_cast<std::int64_t>(s.raw_payload.size()));
-      q.BindOptionalText(11, recording);
-      if (sqlite3_step(q.get()) != SQLITE_DONE) error = sqlite3_errmsg(db);
-      q.Reset();
+      q.BindTextOrNull(11, recording);
+      if (q.Step() != SQLITE_DONE) error = q.error();
     }
     if (!error.empty()) {
       spdlog::error("webhook inbox: event {} ({}) not stored: {}", p.event_id, event.type, error);
@@ -543,17 +496,16 @@ void Inbox::CommitBatch(sqlite3* db, std::vector<Pending>& batch) {
     }
     const std::int64_t seq = sqlite3_last_insert_rowid(db);
     if (remember_key) {
-      const Statement& q = statements_->insert_replay;
-      q.BindBlob(1, key_hash.data(), key_hash.size());
-      q.Bind(2, p.event_id);
+      store::Statement q(db, kInsertReplaySql);
+      q.BindBlobView(1, key_bytes);
+      q.BindView(2, p.event_id);
       q.Bind(3, p.received_at_ms + replay_window_ms);
       // The event is stored either way; without its key only a replay of an event that has no
       // conversation id would get through (typed events are still deduplicated by conversation).
-      if (sqlite3_step(q.get()) != SQLITE_DONE) {
+      if (q.Step() != SQLITE_DONE) {
         spdlog::warn("webhook inbox: replay key of event {} not recorded: {}", p.event_id,
-                     sqlite3_errmsg(db));
+                     q.error());
       }
-      q.Reset();
     }
     result = {.status = SubmitStatus::kStored, .event_id = p.event_id};
     StoredEvent& out = stored[i].emplace();
@@ -571,10 +523,9 @@ void Inbox::CommitBatch(sqlite3* db, std::vector<Pending>& batch) {
   }
 
   if (failure.empty() && now_ms - last_prune_ms_ >= kPruneEveryMs) {
-    const Statement& q = statements_->prune_replays;
+    store::Statement q(db, kPruneReplaysSql);
     q.Bind(1, now_ms);
-    sqlite3_step(q.get());  // best effort: stale keys only cost space
-    q.Reset();
+    q.Step();  // best effort: stale keys only cost space
     last_prune_ms_ = now_ms;
   }
   // The renamed recordings' directory entries must be durable before the rows that name them.
@@ -723,18 +674,6 @@ void Inbox::Stop() {
   {
     std::unique_lock lock(mutex_);
     idle_.wait(lock, [this] { return reserved_events_ == 0 && !drain_posted_; });
-  }
-  // The prepared statements belong to the database thread and must be finalized before the
-  // connection closes.
-  if (!statements_) return;
-  std::promise<void> finalized;
-  if (database_.Post([this, &finalized](sqlite3*) {
-        statements_.reset();
-        finalized.set_value();
-      })) {
-    finalized.get_future().wait();
-  } else {
-    statements_.reset();  // the database thread has stopped: nothing else touches them
   }
 }
 

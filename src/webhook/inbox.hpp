@@ -205,7 +205,6 @@ class Inbox {
     std::size_t bytes = 0;
     SubmitCallback done;
   };
-  struct Statements;
 
   void Enqueue(Pending pending);
   void Drain(sqlite3* db);
@@ -228,8 +227,7 @@ class Inbox {
   bool stopping_ = false;
   InboxStats stats_;
 
-  std::unique_ptr<Statements> statements_;  // database thread only
-  std::int64_t last_prune_ms_ = 0;          // database thread only
+  std::int64_t last_prune_ms_ = 0;  // database thread only
   core::Worker files_;
 };
 

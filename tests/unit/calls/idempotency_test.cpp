@@ -2,8 +2,8 @@
 // duplicate case with real threads.
 #include "calls/idempotency.hpp"
 
-#include "calls/detail/sqlite_statement.hpp"
 #include "calls_support.hpp"
+#include "store/statement.hpp"
 #include "support/process.hpp"
 
 #include <gtest/gtest.h>
@@ -96,7 +96,7 @@ class IdempotencyTest : public ::testing::Test {
   std::string Count(const char* sql) {
     std::promise<std::string> result;
     database_->Post([&](sqlite3* db) {
-      detail::Statement stmt(db, sql);
+      store::Statement stmt(db, sql);
       stmt.Step();
       result.set_value(stmt.Text(0));
     });

@@ -1,5 +1,7 @@
-// Internal to src/calls: a prepared SQLite statement with RAII finalisation, typed binds and
-// column reads, and a transaction guard. Used only on the database thread.
+// A prepared SQLite statement with typed binds and column reads, and a transaction guard, for
+// code running on a store::Database's thread (the call ledger, the idempotency store, the
+// webhook inbox, the dialer's sessions). On that thread the statement is taken from the
+// connection's cache, compiled once, and handed back reset when the Statement goes away.
 #pragma once
 
 #include "store/database.hpp"
@@ -11,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-namespace callgate::calls::detail {
+namespace callgate::store {
 
 class Statement {
  public:
@@ -41,6 +43,8 @@ class Statement {
     Check(sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()),
                             SQLITE_TRANSIENT));
   }
+  void Bind(int index, const std::string& text) { Bind(index, std::string_view(text)); }
+  void Bind(int index, const char* text) { Bind(index, std::string_view(text)); }
   void BindBlob(int index, std::string_view bytes) {
     Check(sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()),
                             SQLITE_TRANSIENT));
@@ -48,6 +52,23 @@ class Statement {
   void Bind(int index, std::int64_t value) { Check(sqlite3_bind_int64(stmt_, index, value)); }
   void Bind(int index, int value) { Check(sqlite3_bind_int(stmt_, index, value)); }
   void BindNull(int index) { Check(sqlite3_bind_null(stmt_, index)); }
+  // Without a copy: `bytes` must stay alive and unchanged until the last Step() (a large
+  // payload bound for one insert).
+  void BindView(int index, std::string_view text) {
+    Check(
+        sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_STATIC));
+  }
+  void BindBlobView(int index, std::string_view bytes) {
+    Check(sqlite3_bind_blob64(stmt_, index, bytes.data(), bytes.size(), SQLITE_STATIC));
+  }
+  // Text, or NULL when empty.
+  void BindTextOrNull(int index, std::string_view text) {
+    if (text.empty()) {
+      BindNull(index);
+    } else {
+      Bind(index, text);
+    }
+  }
   void Bind(int index, const std::optional<std::string>& text) {
     if (text) {
       Bind(index, std::string_view(*text));
@@ -62,6 +83,9 @@ class Statement {
       BindNull(index);
     }
   }
+
+  // For the rare call that needs the raw handle (sqlite3_bind_parameter_index...).
+  sqlite3_stmt* get() const { return stmt_; }
 
   // SQLITE_ROW, SQLITE_DONE or an error code (also after a failed prepare or bind).
   int Step() {
@@ -131,4 +155,4 @@ class Transaction {
   bool committed_ = false;
 };
 
-}  // namespace callgate::calls::detail
+}  // namespace callgate::store
