@@ -6,7 +6,8 @@
 # reached the simulator, pings answered, drops and underruns (bench/sessions_bench.cpp).
 # Sessions start at RAMP per second (default 200), the window opens once all are active.
 # The simulator runs on SIM_IO_THREADS I/O threads (default 1: it spends less CPU than with 2 on
-# cross-thread wake-ups, and the engine keeps the gateway's 2). Not part of `make test`.
+# cross-thread wake-ups, and the engine keeps the gateway's 2). AUDIO_CHUNK_MS (default 50, the
+# gateway's): user audio per user_audio_chunk message. Not part of `make test`.
 # Usage: bench/sessions.sh [build] [counts...]   (default 100 200 400)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,7 @@ COUNTS=("${@:-100 200 400}")
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 RAMP=${RAMP:-200}
 SIM_IO_THREADS=${SIM_IO_THREADS:-1}
+AUDIO_CHUNK_MS=${AUDIO_CHUNK_MS:-50}  # user audio per user_audio_chunk (the gateway's default)
 KEY=bench-sessions-key-0123456789
 work=$(mktemp -d)
 "$BUILD/callgate" sim --port 0 --port-file "$work/port" --api-key "$KEY" --log-level warning \
@@ -25,10 +27,10 @@ trap 'kill -TERM $sim_pid 2>/dev/null; wait $sim_pid 2>/dev/null; rm -rf "$work"
 for _ in $(seq 100); do [ -s "$work/port" ] && break; sleep 0.1; done
 url=http://127.0.0.1:$(cat "$work/port")
 echo "$(nproc) cores shared by the engine and the simulator ($SIM_IO_THREADS I/O threads);" \
-  "$SECONDS_PER_RUN s per run, $RAMP sessions started per second"
+  "$SECONDS_PER_RUN s per run, $RAMP sessions started per second, $AUDIO_CHUNK_MS ms chunks"
 for n in ${COUNTS[@]}; do
   echo "--- $n sessions (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
   "$BUILD/bench/sessions_bench" --url "$url" --api-key "$KEY" --sessions "$n" \
-    --seconds "$SECONDS_PER_RUN" --sim-pid "$sim_pid" --ramp "$RAMP" ||
+    --seconds "$SECONDS_PER_RUN" --sim-pid "$sim_pid" --ramp "$RAMP" --chunk-ms "$AUDIO_CHUNK_MS" ||
     echo "(sessions ended early or dropped audio)"
 done

@@ -13,6 +13,7 @@
 // Usage: sessions_bench --url http://127.0.0.1:PORT --api-key KEY [--sessions 100]
 //                       [--seconds 20] [--sim-pid PID] [--ramp 200 (sessions started per second;
 //                       0 = all at once)] [--io-threads 2] [--lanes 0 (TransportOptions::lanes)]
+//                       [--chunk-ms 50 (user audio per user_audio_chunk, AUDIO_CHUNK_MS)]
 // (bench/sessions.sh starts the simulator and runs a series.) Not part of `make test`.
 #include "audio/backends/monotonic_clock.hpp"
 #include "audio/backends/spec.hpp"
@@ -103,6 +104,7 @@ std::optional<boost::json::value> GetJson(upstream::HttpClient& http, const std:
 int main(int argc, char** argv) {
   std::string url, key;
   int sessions = 100, seconds = 20, sim_pid = 0, io_threads = 2, lanes = 0, ramp = 200;
+  int chunk_ms = 0;  // 0: the engine's default (AUDIO_CHUNK_MS, 50)
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--url")
@@ -121,6 +123,8 @@ int main(int argc, char** argv) {
       lanes = std::stoi(argv[i + 1]);
     else if (flag == "--ramp")
       ramp = std::stoi(argv[i + 1]);
+    else if (flag == "--chunk-ms")
+      chunk_ms = std::stoi(argv[i + 1]);
   }
   if (url.empty() || key.empty() || sessions < 1 || seconds < 2) {
     std::fprintf(stderr,
@@ -152,6 +156,7 @@ int main(int argc, char** argv) {
   {
     conversation::EngineOptions options;
     options.max_sessions = static_cast<std::size_t>(sessions) + 1;
+    if (chunk_ms > 0) options.session.audio.chunk = std::chrono::milliseconds(chunk_ms);
     conversation::Engine engine({api, *transports, worker, wall, audio_clock}, options);
     std::vector<std::shared_ptr<conversation::Session>> handles;
     const long rss0 = RssKb();
@@ -199,6 +204,7 @@ int main(int argc, char** argv) {
     double worst_lag_ms = 0, total_lag_ms = 0;
     int measured = 0, ended = 0;
     std::uint64_t dropped = 0, underruns = 0, pings = 0;
+    std::int64_t sim_late_chunks = 0, sim_max_late_ms = 0;
     std::map<std::string, int> end_reasons;
     for (const auto& handle : handles) {
       const auto stats = handle->Stats();
@@ -213,6 +219,11 @@ int main(int argc, char** argv) {
       const auto sim =
           GetJson(*http, url + "/_sim/conversations/" + stats.conversation_id + "/websocket");
       if (!sim) continue;
+      if (const auto* late = sim->as_object().if_contains("agent_audio_late_chunks")) {
+        sim_late_chunks += late->to_number<std::int64_t>();
+        sim_max_late_ms =
+            std::max(sim_max_late_ms, sim->at("agent_audio_max_late_ms").to_number<std::int64_t>());
+      }
       const double received_s =
           static_cast<double>(sim->at("user_audio_bytes").to_number<std::int64_t>()) / 32000.0;
       const double elapsed_s = std::chrono::duration<double>(wall.Now() - stats.start_time).count();
@@ -244,6 +255,10 @@ int main(int argc, char** argv) {
     std::printf("pings answered %llu, send-queue drops %llu, playback underruns %llu\n",
                 static_cast<unsigned long long>(pings), static_cast<unsigned long long>(dropped),
                 static_cast<unsigned long long>(underruns));
+    // Whose fault an underrun is: agent audio the simulator itself sent late (its timers or
+    // its lock; counted over the sessions' lifetimes, like the underruns).
+    std::printf("agent audio chunks the simulator sent >= 50 ms late: %lld (worst %lld ms)\n",
+                static_cast<long long>(sim_late_chunks), static_cast<long long>(sim_max_late_ms));
     const auto latency = engine.audio_event_latency();
     const auto us = [](std::chrono::nanoseconds ns) {
       return static_cast<double>(ns.count()) / 1e3;

@@ -165,6 +165,14 @@ ParsedEvent ParseServerMessage(std::string_view text, std::size_t max_bytes = 4 
 // The "type" string of a ServerEvent ("audio", "ping", ...; OtherEvent's own type).
 std::string_view EventType(const ServerEvent& event);
 
+// --- frame buffers --------------------------------------------------------------------------
+
+// Gives a written frame's buffer back for the next user_audio_chunk built on this thread
+// (UserAudioChunkMessage takes from the pool): the transport calls it once a frame is on the
+// wire, so the 50 ms chunks reuse a few buffers instead of allocating and zero-filling one each.
+// Keeps at most 128 buffers of moderate capacity per thread; anything else is just freed.
+void RecycleFrame(std::string&& frame);
+
 // --- base64 (RFC 4648, the encoding of audio_base_64 and user_audio_chunk) ------------------
 
 std::string Base64Encode(std::span<const std::uint8_t> bytes);

@@ -5,6 +5,10 @@
 #include <array>
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace callgate::core {
 namespace {
 
@@ -46,12 +50,64 @@ std::string Base64Encode(std::string_view bytes) {
   return out;
 }
 
+namespace {
+
+#if defined(__x86_64__)
+// 12 bytes to 16 characters per step with SSSE3 (W. Mula's method, as in aklomp/base64 and
+// simdutf): a byte shuffle and two multiplies split each 3 bytes into four 6-bit indices, then
+// a 16-entry table of per-range offsets turns each index into its character. Reads 16 bytes
+// per step, so it stops while at least 16 are left; the scalar loop does the rest. Returns the
+// bytes consumed.
+__attribute__((target("ssse3"))) std::size_t EncodeBlocksSsse3(const std::uint8_t* in,
+                                                               std::size_t size, char* dest) {
+  std::size_t done = 0;
+  const __m128i shuffle = _mm_set_epi8(10, 11, 9, 10, 7, 8, 6, 7, 4, 5, 3, 4, 1, 2, 0, 1);
+  const __m128i offsets =
+      _mm_setr_epi8('a' - 26, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52, '0' - 52,
+                    '0' - 52, '0' - 52, '0' - 52, '+' - 62, '/' - 63, 'A', 0, 0);
+  for (; size - done >= 16; done += 12, dest += 16) {
+    const __m128i bytes =
+        _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in + done)), shuffle);
+    const __m128i high = _mm_mulhi_epu16(_mm_and_si128(bytes, _mm_set1_epi32(0x0fc0fc00)),
+                                         _mm_set1_epi32(0x04000040));
+    const __m128i low = _mm_mullo_epi16(_mm_and_si128(bytes, _mm_set1_epi32(0x003f03f0)),
+                                        _mm_set1_epi32(0x01000010));
+    const __m128i indices = _mm_or_si128(high, low);  // 16 values in [0, 63]
+    // 0..25 -> 13 ('A'), 26..51 -> 0 ('a' - 26), 52..61 -> 1..10, 62 -> 11, 63 -> 12.
+    __m128i range = _mm_subs_epu8(indices, _mm_set1_epi8(51));
+    const __m128i upper = _mm_cmpgt_epi8(_mm_set1_epi8(26), indices);
+    range = _mm_or_si128(range, _mm_and_si128(upper, _mm_set1_epi8(13)));
+    const __m128i chars = _mm_add_epi8(_mm_shuffle_epi8(offsets, range), indices);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dest), chars);
+  }
+  return done;
+}
+
+const bool kHaveSsse3 = [] {
+  __builtin_cpu_init();  // may run before libgcc's own initialiser
+  return __builtin_cpu_supports("ssse3") != 0;
+}();
+#endif
+
+}  // namespace
+
 void Base64EncodeTo(std::span<const std::uint8_t> bytes, std::string& out) {
   const std::size_t start = out.size();
-  out.resize(start + (bytes.size() + 2) / 3 * 4);
-  char* dest = out.data() + start;
+  out.resize(start + Base64EncodedSize(bytes.size()));
+  Base64EncodeInto(bytes, out.data() + start);
+}
+
+void Base64EncodeInto(std::span<const std::uint8_t> bytes, char* dest) {
   const std::uint8_t* in = bytes.data();
   std::size_t left = bytes.size();
+#if defined(__x86_64__)
+  if (kHaveSsse3 && left >= 16) {
+    const std::size_t done = EncodeBlocksSsse3(in, left, dest);
+    in += done;
+    left -= done;
+    dest += done / 3 * 4;
+  }
+#endif
   for (; left >= 3; left -= 3, in += 3, dest += 4) {
     const std::uint32_t n = (std::uint32_t{in[0]} << 16) | (std::uint32_t{in[1]} << 8) | in[2];
     std::memcpy(dest, kPairs[n >> 12].data(), 2);

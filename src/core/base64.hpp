@@ -15,8 +15,15 @@ namespace callgate::core {
 
 std::string Base64Encode(std::string_view bytes);
 
-// Appends the base64 of `bytes` (padded) to `out`: one table lookup per two output characters.
+// Appends the base64 of `bytes` (padded) to `out`: SSSE3 where the CPU has it, else one table
+// lookup per two output characters.
 void Base64EncodeTo(std::span<const std::uint8_t> bytes, std::string& out);
+
+// Writes the base64 of `bytes` (padded) to `dest`, which must hold Base64EncodedSize(n) chars.
+void Base64EncodeInto(std::span<const std::uint8_t> bytes, char* dest);
+constexpr std::size_t Base64EncodedSize(std::size_t bytes) {
+  return (bytes + 2) / 3 * 4;
+}
 
 // Decodes whole 4-character quanta: `text.size()` must be a multiple of 4 and `text` must hold
 // no padding. Writes text.size() / 4 * 3 bytes to `out`; false (with `out` partly written)

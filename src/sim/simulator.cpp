@@ -245,6 +245,9 @@ std::vector<Simulator::EndedConversation> Simulator::TakeNewlyEnded() {
   std::erase_if(awaiting_end_, [&](const std::string& id) {
     const ConversationRecord* record = state_.FindConversation(id);
     if (record == nullptr) return true;  // deleted (or evicted) before it ended
+    // A live WebSocket conversation is in progress until it ends: skip Evaluate(), which
+    // copies its transcript (this runs every poll_interval over every live conversation).
+    if (record->channel == Channel::kWebSocket && !record->ended) return false;
     ConversationSnapshot snapshot = Evaluate(*record, now, state_.durations());
     if (snapshot.status != ConversationStatus::kDone &&
         snapshot.status != ConversationStatus::kFailed) {

@@ -53,6 +53,10 @@ Uplink::Uplink(UplinkOptions options)
 
 void Uplink::Write(std::span<const std::int16_t> capture) {
   stats_.captured_samples += capture.size();
+  if (!echo_ && resampler_.from_rate() == resampler_.to_rate()) {
+    Encode(capture);  // nothing to resample or cancel: no copy through the scratch
+    return;
+  }
   resampled_.clear();
   resampler_.ProcessAppend(capture, resampled_);
   if (echo_) {

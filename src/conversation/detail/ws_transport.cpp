@@ -18,6 +18,7 @@
 // close frame goes once the queue is empty. Reading: one loop;
 // Beast answers the server's close frame itself, and bounds the closing handshake and the idle
 // time (with WebSocket pings at half of it).
+#include "conversation/protocol.hpp"
 #include "conversation/ticker_group.hpp"
 #include "conversation/transport.hpp"
 #include "upstream/url_target.hpp"
@@ -28,6 +29,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -57,8 +59,13 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 using Strand = asio::strand<asio::io_context::executor_type>;
-using PlainWs = websocket::stream<beast::tcp_stream>;
-using TlsWs = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+// A bare socket bound to the lane's strand, not beast::tcp_stream: the WebSocket stream keeps
+// its own timeouts (handshake, idle, close) and the watchdog bounds connecting, so tcp_stream's
+// per-operation timer bookkeeping, shared state and type-erased executor would be pure cost on
+// every frame; the concrete strand type lets completions dispatch without type erasure.
+using Socket = asio::basic_stream_socket<tcp, Strand>;
+using PlainWs = websocket::stream<Socket>;
+using TlsWs = websocket::stream<beast::ssl_stream<Socket>>;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kMaxCloseReason = 120;  // a close frame's reason is at most 123 bytes
 
@@ -255,8 +262,8 @@ class WsTransport final : public Transport, public std::enable_shared_from_this<
   void Cut() {
     resolver_.cancel();
     boost::system::error_code ignored;
-    if (plain_) beast::get_lowest_layer(*plain_).socket().close(ignored);
-    if (tls_) beast::get_lowest_layer(*tls_).socket().close(ignored);
+    if (plain_) beast::get_lowest_layer(*plain_).close(ignored);
+    if (tls_) beast::get_lowest_layer(*tls_).close(ignored);
   }
 
   void Report(CloseInfo info) {
@@ -317,14 +324,14 @@ class WsTransport final : public Transport, public std::enable_shared_from_this<
                               const tcp::resolver::results_type& endpoints) {
     CloseInfo info;
     auto& lowest = beast::get_lowest_layer(ws);
-    auto [connect_ec, endpoint] = co_await lowest.async_connect(endpoints, kTuple);
+    auto [connect_ec, endpoint] = co_await asio::async_connect(lowest, endpoints, kTuple);
     if (connect_ec || cancelled_ || timed_out_) {
       info.error = Failure("cannot connect to " + target.host_header, connect_ec);
       Report(std::move(info));
       co_return;
     }
     boost::system::error_code ignored;
-    lowest.socket().set_option(tcp::no_delay(true), ignored);
+    lowest.set_option(tcp::no_delay(true), ignored);
     if constexpr (std::is_same_v<Ws, TlsWs>) {
       auto& tls = ws.next_layer();
       SSL* native = tls.native_handle();
@@ -352,7 +359,6 @@ class WsTransport final : public Transport, public std::enable_shared_from_this<
       }
     }
 
-    lowest.expires_never();  // websocket::stream keeps its own timeouts
     websocket::stream_base::timeout opening{};
     opening.handshake_timeout = options_.connect_timeout;
     opening.idle_timeout = websocket::stream_base::none();
@@ -460,6 +466,7 @@ class WsTransport final : public Transport, public std::enable_shared_from_this<
                      AsContinuation([self = shared_from_this(), &ws](
                                         const boost::system::error_code& ec, std::size_t) {
                        self->queued_bytes_ -= self->queue_.front().size();
+                       RecycleFrame(std::move(self->queue_.front()));
                        self->queue_.pop_front();
                        if (ec) self->write_failed_ = true;
                        self->WriteNext(ws);
@@ -568,7 +575,7 @@ class WsTransportFactory final : public TransportFactory {
     const unsigned lanes = options_.lanes > 0 ? static_cast<unsigned>(options_.lanes)
                                               : 4 * std::max(1u, runtime.io_threads());
     for (unsigned i = 0; i < lanes; ++i)
-      lanes_.push_back(std::make_shared<Lane>(runtime.context(), i, lanes));
+      lanes_.push_back(std::make_shared<Lane>(runtime.next_context(), i, lanes));
     tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
     boost::system::error_code ec;

@@ -233,6 +233,8 @@ json::object Session::Stats() const {
   stats["events_sent"] = std::move(events);
   stats["events_total"] = events_total_;
   stats["agent_audio_bytes"] = agent_audio_bytes_;
+  stats["agent_audio_late_chunks"] = agent_audio_late_chunks_;
+  stats["agent_audio_max_late_ms"] = agent_audio_max_late_ms_;
   stats["transcript"] = transcript_;
   stats["contextual_updates"] = contextual_updates_;
   stats["tool_results"] = tool_results_;
@@ -480,6 +482,16 @@ void Session::SendChunkLocked() {
                       static_cast<std::size_t>(settings_.options.audio_chunk.count()) / 1000;
   chunk = std::max(sample_bytes, chunk / sample_bytes * sample_bytes);
   const std::size_t n = std::min(chunk, turn_->audio.size() - turn_->sent);
+  const auto now = deps_.clock.Now();
+  if (turn_->chunks == 0) {
+    turn_->paced_from = now;
+  } else {  // how late this chunk goes out (the timer's lateness and the lock's wait)
+    const auto late = std::chrono::duration_cast<std::chrono::milliseconds>(
+        now - (turn_->paced_from + ChunkPeriod() * turn_->chunks));
+    agent_audio_max_late_ms_ = std::max(agent_audio_max_late_ms_, late.count());
+    if (late >= kLateChunk) ++agent_audio_late_chunks_;
+  }
+  ++turn_->chunks;
   const std::string encoded = Base64Encode(turn_->audio.data() + turn_->sent, n);
   turn_->sent += n;
   agent_audio_bytes_ += static_cast<std::int64_t>(n);
@@ -489,7 +501,7 @@ void Session::SendChunkLocked() {
   const std::uint64_t generation = turn_->generation;
   // After the last chunk the turn lasts one more chunk's playing time: the user still hears it.
   const bool more = turn_->sent < turn_->audio.size();
-  deps_.scheduler.After(ChunkDelay(), [weak, generation, more] {
+  deps_.scheduler.After(NextChunkDelay(), [weak, generation, more] {
     if (auto self = weak.lock()) {
       if (more) {
         self->OnChunkTimer(generation);
@@ -552,11 +564,30 @@ void Session::InterruptLocked() {
   // An interrupted goodbye is said again after the user's turn: reply_index_ stays past turns.
 }
 
-std::chrono::milliseconds Session::ChunkDelay() const {
+std::chrono::microseconds Session::ChunkPeriod() const {
   const double speed = settings_.options.speech_speed > 0 ? settings_.options.speech_speed : 1.0;
-  const auto ms =
-      static_cast<std::int64_t>(static_cast<double>(settings_.options.audio_chunk.count()) / speed);
-  return std::chrono::milliseconds(std::max<std::int64_t>(1, ms));
+  const auto us = static_cast<std::int64_t>(
+      static_cast<double>(settings_.options.audio_chunk.count()) * 1000.0 / speed);
+  return std::chrono::microseconds(std::max<std::int64_t>(1000, us));
+}
+
+// The wait until the next chunk (or, after the last, the end of the turn) is due: chunk k at
+// paced_from + k * period. Timers fire late (more so with many sessions on a busy machine);
+// waiting a whole period after each late wake-up would let the lateness add up over a turn
+// and send the agent's speech slower than real time, running the client's playback buffer dry
+// mid-utterance. A wake-up late by more than a second (the process was stalled) restarts the
+// schedule from now rather than sending the backlog at once.
+std::chrono::milliseconds Session::NextChunkDelay() {
+  const auto period = ChunkPeriod();
+  const auto now = deps_.clock.Now();
+  auto due = turn_->paced_from + period * turn_->chunks;
+  if (now - due > std::chrono::seconds(1)) {
+    turn_->paced_from = now - period * (turn_->chunks - 1);
+    due = now + period;
+  }
+  const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(due - now);
+  return std::clamp(wait, std::chrono::milliseconds(0),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(period));
 }
 
 // --- timers -------------------------------------------------------------------------------

@@ -125,6 +125,7 @@ class Session final : public http::WebSocketHandler, public std::enable_shared_f
 
   // {"session_id","conversation_id","agent_id","active","init_message","formats","pings",
   //  "user_audio_bytes","user_audio_sha256","events_sent","events_total","agent_audio_bytes",
+  //  "agent_audio_late_chunks","agent_audio_max_late_ms",
   //  "transcript","contextual_updates","tool_results","feedback","close"}
   boost::json::object Stats() const;
   const std::string& session_id() const { return settings_.session_id; }
@@ -139,6 +140,10 @@ class Session final : public http::WebSocketHandler, public std::enable_shared_f
     std::vector<std::uint8_t> audio;  // in the output format
     std::size_t sent = 0;             // bytes of `audio` sent
     bool last = false;                // the goodbye: end_call follows it
+    // Pacing: chunk k (from 0) is due at paced_from + k * ChunkPeriod(), on the clock, so that
+    // late timer wake-ups do not add up over a turn (see SendChunkLocked).
+    core::SystemTime paced_from{};
+    std::int64_t chunks = 0;  // chunks sent
   };
   struct Ping {
     std::int64_t event_id;
@@ -173,7 +178,8 @@ class Session final : public http::WebSocketHandler, public std::enable_shared_f
   void OnInactivityTimer();
   void OnToolTimeout(std::string tool_call_id);
 
-  std::chrono::milliseconds ChunkDelay() const;
+  std::chrono::microseconds ChunkPeriod() const;
+  std::chrono::milliseconds NextChunkDelay();
   std::int64_t UnixMs() const;
   std::int64_t NextEventId() { return next_event_id_++; }
 
@@ -200,6 +206,11 @@ class Session final : public http::WebSocketHandler, public std::enable_shared_f
   int reply_index_ = 0;
   bool reply_owed_ = false;  // a user turn ended while the agent was busy
   std::int64_t agent_audio_bytes_ = 0;
+  // Agent audio chunks sent kLateChunk or more after they were due (a diagnostic: a client
+  // with a playback buffer shorter than that may run dry), and the worst lateness.
+  static constexpr std::chrono::milliseconds kLateChunk{50};
+  std::int64_t agent_audio_late_chunks_ = 0;
+  std::int64_t agent_audio_max_late_ms_ = 0;
 
   // User side.
   std::optional<audio::EnergyVad> vad_;

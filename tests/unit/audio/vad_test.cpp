@@ -130,6 +130,29 @@ TEST(EnergyVad, ChunkingDoesNotChangeTheEvents) {
   EXPECT_EQ(got, expected);
 }
 
+TEST(EnergyVad, FrameLevelIsExactWhateverTheSplit) {
+  // Full-scale noise (the largest sums of squares), fed in pieces that straddle the frames:
+  // each frame's level equals RmsDbfs over the frame's samples, summed sample by sample.
+  std::mt19937 random(3);
+  std::uniform_int_distribution<int> sample(-32768, 32767);
+  std::vector<std::int16_t> signal(kRate);
+  for (auto& s : signal)
+    s = static_cast<std::int16_t>(sample(random));
+  EnergyVad vad(kRate);
+  const auto frame = static_cast<std::size_t>(vad.frame_samples());
+  std::size_t fed = 0;
+  for (std::size_t piece : {7u, 1000u, 13u, 2u * 480u + 5u, 333u}) {
+    piece = std::min(piece, signal.size() - fed);
+    vad.Feed(std::span(signal).subspan(fed, piece));
+    fed += piece;
+    const std::size_t frames = fed / frame;
+    if (frames == 0) continue;
+    const auto last = std::span(signal).subspan((frames - 1) * frame, frame);
+    EXPECT_EQ(vad.last_frame_dbfs(), RmsDbfs(last)) << "after " << fed << " samples";
+  }
+  EXPECT_EQ(vad.samples_fed(), static_cast<std::int64_t>(fed));
+}
+
 TEST(EnergyVad, OptionsAreHonoured) {
   std::vector<std::int16_t> signal = ToneAtDbfs(0.2, -50.0);  // below -45, above -55
   Append(signal, Silence(kRate / 2));

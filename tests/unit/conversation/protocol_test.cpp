@@ -224,6 +224,28 @@ TEST(ConversationProtocolTest, Base64RoundTripsAndRejectsBadInput) {
   EXPECT_EQ(Base64Decode("TQ"), (std::vector<std::uint8_t>{'M'}));
 }
 
+TEST(ConversationProtocolTest, UserAudioChunksReuseRecycledFrames) {
+  std::mt19937 random(5);
+  std::vector<std::uint8_t> a(1600), b(1600), c(100);
+  for (auto* bytes : {&a, &b, &c}) {
+    for (auto& byte : *bytes)
+      byte = static_cast<std::uint8_t>(random());
+  }
+  std::string first = UserAudioChunkMessage(a);
+  const char* buffer = first.data();
+  RecycleFrame(std::move(first));
+  // The next chunk is built in the recycled buffer, every byte of it rewritten.
+  const std::string second = UserAudioChunkMessage(b);
+  EXPECT_EQ(second.data(), buffer);
+  EXPECT_EQ(second, R"({"user_audio_chunk":")" + Base64Encode(b) + R"("})");
+  // A shorter chunk (the last of a session) in a recycled buffer is exact too.
+  RecycleFrame(std::string(second));
+  EXPECT_EQ(UserAudioChunkMessage(c), R"({"user_audio_chunk":")" + Base64Encode(c) + R"("})");
+  // Small frames (pongs) are not kept: the next chunk gets a buffer of its own.
+  RecycleFrame(std::string("{}"));
+  EXPECT_EQ(UserAudioChunkMessage(c), R"({"user_audio_chunk":")" + Base64Encode(c) + R"("})");
+}
+
 // The table-driven codec against a per-character reference (RFC 4648), on audio-sized inputs
 // and with a bad character at every position.
 std::string ReferenceBase64(const std::vector<std::uint8_t>& bytes) {
@@ -254,6 +276,24 @@ TEST(ConversationProtocolTest, Base64MatchesAReferenceCodec) {
     EXPECT_EQ(message, R"({"user_audio_chunk":")" + expected + R"("})") << size;
     EXPECT_EQ(Base64Decode(expected), bytes) << size;
   }
+  // Every length up to 100 (the 12-byte vector steps and every scalar tail after them), every
+  // byte value at every position in a quantum (so every 6-bit index in every lane), appended
+  // after existing text.
+  for (std::size_t size = 0; size <= 100; ++size) {
+    std::vector<std::uint8_t> bytes(size);
+    for (auto& byte : bytes)
+      byte = static_cast<std::uint8_t>(random());
+    std::string out = "prefix:";
+    Base64EncodeTo(bytes, out);
+    EXPECT_EQ(out, "prefix:" + ReferenceBase64(bytes)) << size;
+  }
+  std::vector<std::uint8_t> all;
+  for (int round = 0; round < 3; ++round) {
+    for (int v = 0; v < 256; ++v)
+      all.push_back(static_cast<std::uint8_t>(v));
+    all.push_back(static_cast<std::uint8_t>(round));  // shift the values' positions by one
+  }
+  EXPECT_EQ(Base64Encode(all), ReferenceBase64(all));
   // Every character outside the alphabet, at every position of a short text, is refused.
   const std::string good = ReferenceBase64({1, 2, 3, 4, 5, 6, 7, 8, 9});  // 12 characters
   for (std::size_t at = 0; at < good.size(); ++at) {

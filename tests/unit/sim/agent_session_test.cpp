@@ -190,6 +190,40 @@ TEST_F(AgentSessionTest, MetadataFirstThenTheGreetingWithOneEventIdPerTurn) {
   EXPECT_EQ(stats.at("agent_audio_bytes"), 32000);
 }
 
+TEST_F(AgentSessionTest, LateTimersDoNotSlowTheAgentSpeechDown) {
+  // The wait the session last asked for below a second: the chunk timer's (pings and the
+  // inactivity check wait longer).
+  const auto chunk_wait = [this] {
+    const auto delays = harness_.scheduler.delays();
+    for (auto it = delays.rbegin(); it != delays.rend(); ++it) {
+      if (*it < 1s) return *it;
+    }
+    return std::chrono::milliseconds(-1);
+  };
+  Open("agent_open", {.ping_interval = 60s, .audio_chunk = 100ms});
+  Init();
+  const auto start = harness_.clock.Now();
+  Speak(1.0);  // the first chunk goes at once
+  ASSERT_EQ(connection_->Of("audio").size(), 1u);
+  EXPECT_EQ(chunk_wait(), 100ms);
+  // Every timer fires 30 ms after it was due: each wait is shortened by the lateness, so chunk k
+  // still goes out at k * 100 ms + 30 ms, not k * 130 ms.
+  for (std::size_t k = 1; k < 10; ++k) {
+    harness_.clock.Advance(chunk_wait() + 30ms);
+    harness_.scheduler.RunAll();
+    ASSERT_EQ(connection_->Of("audio").size(), k + 1);
+    EXPECT_EQ(harness_.clock.Now() - start, 100ms * static_cast<int>(k) + 30ms) << "chunk " << k;
+    EXPECT_EQ(chunk_wait(), 70ms) << "after chunk " << k;
+  }
+  // A stall of several seconds restarts the schedule instead of sending a burst.
+  Open("agent_open", {.ping_interval = 60s, .audio_chunk = 100ms});
+  Init();
+  Speak(1.0);
+  harness_.clock.Advance(5s);
+  harness_.scheduler.RunAll();
+  EXPECT_EQ(chunk_wait(), 100ms);
+}
+
 TEST_F(AgentSessionTest, UserSpeechInterruptsTheAgentTurn) {
   Open("agent_open", {.audio_chunk = 100ms});
   Init();
