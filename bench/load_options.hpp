@@ -1,13 +1,16 @@
 // What the load generators (rate_load, webhook_load) share when reading their command line: a
 // number taken strictly, and an http:// URL taken apart. A bad value throws UsageError, which
-// each tool turns into its usage message.
+// each tool turns into its usage message. And the one percentile definition both report with.
 #pragma once
 
+#include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace callgate::bench {
 
@@ -49,6 +52,16 @@ inline Target ParseUrl(std::string_view url, std::string_view default_path) {
   target.host = authority.substr(0, colon);
   target.port = ParseNumber<std::uint16_t>("port", authority.substr(colon + 1));
   return target;
+}
+
+// The nearest-rank percentile of sorted samples: the smallest sample with at least `fraction`
+// (0..1] of the samples at or below it. Both generators report with this one definition.
+template <class T>
+T NearestRank(const std::vector<T>& sorted, double fraction) {
+  if (sorted.empty()) return T{};
+  const auto rank =
+      static_cast<std::size_t>(std::ceil(fraction * static_cast<double>(sorted.size())));
+  return sorted[std::min(sorted.size() - 1, rank == 0 ? 0 : rank - 1)];
 }
 
 }  // namespace callgate::bench

@@ -55,6 +55,7 @@
 
 namespace {
 
+using callgate::bench::NearestRank;
 using callgate::bench::ParseNumber;
 using callgate::bench::ParseUrl;
 using callgate::bench::Target;
@@ -435,10 +436,9 @@ class Worker {
   int timer_ = -1;
 };
 
+// Milliseconds at percentile `p` (0-100), nearest rank.
 double Percentile(const std::vector<Nanos>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  const auto rank = static_cast<std::size_t>(p / 100.0 * static_cast<double>(sorted.size()));
-  return static_cast<double>(sorted[std::min(rank, sorted.size() - 1)]) / 1e6;
+  return static_cast<double>(NearestRank(sorted, p / 100.0)) / 1e6;
 }
 
 int Run(const Options& options) {

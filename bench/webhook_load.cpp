@@ -72,6 +72,7 @@
 
 namespace {
 
+using callgate::bench::NearestRank;
 using callgate::bench::ParseNumber;
 using callgate::bench::ParseUrl;
 using callgate::bench::Target;
@@ -687,10 +688,9 @@ class BaselineServer {
   std::thread thread_;
 };
 
-double Percentile(const std::vector<std::uint32_t>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(sorted.size())));
-  return sorted[std::min(sorted.size() - 1, rank == 0 ? 0 : rank - 1)] / 1000.0;
+// Milliseconds at `fraction` (0..1) of the microsecond samples, nearest rank.
+double Percentile(const std::vector<std::uint32_t>& sorted, double fraction) {
+  return NearestRank(sorted, fraction) / 1000.0;
 }
 
 int Run(const Options& options) {
