@@ -1,6 +1,7 @@
 #include "app/app.hpp"
 
 #include "app/adapters.hpp"
+#include "app/build_info.hpp"
 #include "app/listen.hpp"
 #include "app/system_routes.hpp"
 #include "audio/backends/monotonic_clock.hpp"
@@ -45,13 +46,6 @@
 #include <sstream>
 #include <vector>
 
-#ifndef CALLGATE_VERSION
-#define CALLGATE_VERSION "0.0.0"
-#endif
-#ifndef CALLGATE_GIT_COMMIT
-#define CALLGATE_GIT_COMMIT "unknown"
-#endif
-
 namespace callgate::app {
 namespace {
 
@@ -68,7 +62,7 @@ std::string Compiler() {
 }  // namespace
 
 std::string VersionString() {
-  return std::string("callgate ") + CALLGATE_VERSION + " (commit " + CALLGATE_GIT_COMMIT + ", " +
+  return std::string("callgate ") + BuildVersion() + " (commit " + BuildCommit() + ", " +
          Compiler() + ")";
 }
 
@@ -126,7 +120,7 @@ int Serve(const config::Config& config, const ServeOptions& options) {
   metrics::Registry registry;
   registry.AddInfo(
       "callgate_build_info", "Build information; the value is always 1",
-      {{"version", CALLGATE_VERSION}, {"commit", CALLGATE_GIT_COMMIT}, {"compiler", Compiler()}});
+      {{"version", BuildVersion()}, {"commit", BuildCommit()}, {"compiler", Compiler()}});
 
   std::unique_ptr<store::Database> database;
   try {
@@ -147,7 +141,7 @@ int Serve(const config::Config& config, const ServeOptions& options) {
   try {
     http_client = upstream::MakeHttpClient(
         runtime, {.ca_file = config.elevenlabs_ca_file,
-                  .user_agent = std::string("callgate/") + CALLGATE_VERSION});
+                  .user_agent = std::string("callgate/") + BuildVersion()});
   } catch (const std::exception& e) {
     spdlog::critical("ELEVENLABS_CA_FILE: {}", e.what());
     return 1;
@@ -286,7 +280,7 @@ int Serve(const config::Config& config, const ServeOptions& options) {
                        .header_timeout = config.header_timeout,
                        .idle_timeout = config.idle_timeout,
                        .body_timeout = config.body_timeout,
-                       .server_name = std::string("callgate/") + CALLGATE_VERSION});
+                       .server_name = std::string("callgate/") + BuildVersion()});
   // Live conversations end (close 1000, files completed) after the server drained and before
   // the runtime stops.
   StopHooks stop_hooks{.before_stop = [&engine] { engine.Shutdown(std::chrono::seconds(5)); }};

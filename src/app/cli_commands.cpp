@@ -1,6 +1,7 @@
 #include "app/cli_commands.hpp"
 
 #include "app/adapters.hpp"
+#include "app/build_info.hpp"
 
 #include "audio/backends/device_backend.hpp"
 #include "audio/backends/monotonic_clock.hpp"
@@ -33,10 +34,6 @@
 #include <optional>
 #include <thread>
 
-#ifndef CALLGATE_VERSION
-#define CALLGATE_VERSION "0.0.0"
-#endif
-
 namespace callgate::app {
 namespace {
 
@@ -48,7 +45,7 @@ class Upstream {
         scheduler_(runtime_),
         http_(upstream::MakeHttpClient(
             runtime_, {.ca_file = config.elevenlabs_ca_file,
-                       .user_agent = std::string("callgate-cli/") + CALLGATE_VERSION})),
+                       .user_agent = std::string("callgate-cli/") + BuildVersion()})),
         api_(*http_, scheduler_, clock_,
              {.base_url = config.elevenlabs_base_url,
               .api_key = config.elevenlabs_api_key,
@@ -420,7 +417,7 @@ int RunTalk(const config::Config& config, const TalkCommand& command) {
   net::AsioScheduler scheduler(runtime);
   auto http = upstream::MakeHttpClient(
       runtime, {.ca_file = config.elevenlabs_ca_file,
-                .user_agent = std::string("callgate-cli/") + CALLGATE_VERSION});
+                .user_agent = std::string("callgate-cli/") + BuildVersion()});
   upstream::ElevenLabsClient api(*http, scheduler, clock,
                                  {.base_url = config.elevenlabs_base_url,
                                   .api_key = config.elevenlabs_api_key,
