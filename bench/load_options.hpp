@@ -1,12 +1,23 @@
-// What the load generators (rate_load, webhook_load) share when reading their command line: a
-// number taken strictly, and an http:// URL taken apart. A bad value throws UsageError, which
-// each tool turns into its usage message. And the one percentile definition both report with.
+// What the load generators (rate_load, webhook_load) share: reading their command line (a number
+// taken strictly, an http:// URL taken apart; a bad value throws UsageError, which each tool
+// turns into its usage message), resolving and connecting their sockets, and the one
+// percentile definition both report with.
 #pragma once
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -52,6 +63,39 @@ inline Target ParseUrl(std::string_view url, std::string_view default_path) {
   target.host = authority.substr(0, colon);
   target.port = ParseNumber<std::uint16_t>("port", authority.substr(colon + 1));
   return target;
+}
+
+// The IPv4 address of `target` (its host resolved once), or UsageError.
+inline sockaddr_in Resolve(const Target& target) {
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(target.host.c_str(), nullptr, &hints, &found) != 0 || found == nullptr) {
+    throw UsageError("cannot resolve " + target.host);
+  }
+  sockaddr_in address{};
+  std::memcpy(&address, found->ai_addr, sizeof address);
+  ::freeaddrinfo(found);
+  address.sin_port = htons(target.port);
+  return address;
+}
+
+// A blocking connect, then TCP_NODELAY and non-blocking for an epoll loop. -1 on failure, with
+// errno saying why.
+inline int Connect(const sockaddr_in& address) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
+    const int error = errno;
+    ::close(fd);
+    errno = error;
+    return -1;
+  }
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  return fd;
 }
 
 // The nearest-rank percentile of sorted samples: the smallest sample with at least `fraction`

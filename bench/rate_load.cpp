@@ -55,9 +55,11 @@
 
 namespace {
 
+using callgate::bench::Connect;
 using callgate::bench::NearestRank;
 using callgate::bench::ParseNumber;
 using callgate::bench::ParseUrl;
+using callgate::bench::Resolve;
 using callgate::bench::Target;
 using callgate::bench::UsageError;
 
@@ -128,35 +130,6 @@ Options ParseOptions(int argc, char** argv) {
     Usage("seconds must be > 0, warmup and drain >= 0");
   if (options.label.empty()) options.label = options.url;
   return options;
-}
-
-int Connect(const Target& target) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  const std::string port = std::to_string(target.port);
-  if (const int rc = ::getaddrinfo(target.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    throw std::runtime_error("cannot resolve " + target.host + ": " + ::gai_strerror(rc));
-  }
-  int fd = -1;
-  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
-    fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) continue;
-    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
-    ::close(fd);
-    fd = -1;
-  }
-  ::freeaddrinfo(found);
-  if (fd < 0) {
-    throw std::runtime_error("cannot connect to " + target.host + ":" + port + ": " +
-                             std::strerror(errno));
-  }
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  const int flags = ::fcntl(fd, F_GETFL, 0);
-  ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-  return fd;
 }
 
 bool IEquals(std::string_view a, std::string_view b) {
@@ -449,9 +422,15 @@ int Run(const Options& options) {
     request += header + "\r\n";
   request += "\r\n";
 
+  const sockaddr_in address = Resolve(target);
   std::vector<Connection> all(options.connections);
-  for (Connection& c : all)
-    c.fd = Connect(target);
+  for (Connection& c : all) {
+    c.fd = Connect(address);
+    if (c.fd < 0) {
+      throw std::runtime_error("cannot connect to " + target.host + ":" +
+                               std::to_string(target.port) + ": " + std::strerror(errno));
+    }
+  }
 
   const auto interval = static_cast<Nanos>(1e9 * options.connections / options.rate);
   const auto spacing = static_cast<Nanos>(1e9 / options.rate);

@@ -72,9 +72,11 @@
 
 namespace {
 
+using callgate::bench::Connect;
 using callgate::bench::NearestRank;
 using callgate::bench::ParseNumber;
 using callgate::bench::ParseUrl;
+using callgate::bench::Resolve;
 using callgate::bench::Target;
 using callgate::bench::UsageError;
 
@@ -361,20 +363,6 @@ struct Connection {
   std::string response;
 };
 
-// A blocking connect, then non-blocking for the epoll loop. -1 on failure.
-int Connect(const sockaddr_in& address) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  const int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-  return fd;
-}
-
 double CpuSeconds(const rusage& usage) {
   return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
          static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
@@ -627,21 +615,6 @@ class Worker {
   double cpu_seconds_ = 0;
   char buffer_[64 * 1024];
 };
-
-sockaddr_in Resolve(const Target& target) {
-  addrinfo hints{};
-  hints.ai_family = AF_INET;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (::getaddrinfo(target.host.c_str(), nullptr, &hints, &found) != 0 || found == nullptr) {
-    Usage("cannot resolve " + target.host);
-  }
-  sockaddr_in address{};
-  std::memcpy(&address, found->ai_addr, sizeof address);
-  ::freeaddrinfo(found);
-  address.sin_port = htons(target.port);
-  return address;
-}
 
 // The baseline: callgate's HTTP server with one POST route that answers 200 at once, with a
 // body of the gateway's shape and size ({"status":"stored","event_id":"evt_<28 hex>"}).

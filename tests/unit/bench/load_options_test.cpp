@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <vector>
 
@@ -50,6 +51,37 @@ TEST(ParseUrl, TakesHostPortAndPath) {
   EXPECT_EQ(target.path, "/api/x?y=1");
   EXPECT_EQ(ParseUrl("http://127.0.0.1:9", "/default").path, "/default");
   EXPECT_THROW(ParseUrl("https://127.0.0.1:9/", "/"), UsageError);
+}
+
+// Resolve + Connect against a real listening socket on loopback, and a port nobody listens on.
+TEST(Connect, GivesANonBlockingSocketOrMinusOneWithErrno) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in bound{};
+  bound.sin_family = AF_INET;
+  bound.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<const sockaddr*>(&bound), sizeof bound), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  socklen_t size = sizeof bound;
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&bound), &size), 0);
+  const std::uint16_t port = ntohs(bound.sin_port);
+
+  const sockaddr_in address = Resolve(ParseUrl("http://127.0.0.1:" + std::to_string(port), "/"));
+  EXPECT_EQ(ntohs(address.sin_port), port);
+  const int fd = Connect(address);
+  ASSERT_GE(fd, 0);
+  EXPECT_NE(::fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+  int nodelay = 0;
+  socklen_t length = sizeof nodelay;
+  ASSERT_EQ(::getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &length), 0);
+  EXPECT_NE(nodelay, 0);
+  ::close(fd);
+  ::close(listener);  // nobody listens on `port` any more
+
+  errno = 0;
+  EXPECT_EQ(Connect(address), -1);
+  EXPECT_EQ(errno, ECONNREFUSED);
+  EXPECT_THROW(Resolve(ParseUrl("http://no-such-host.invalid:80", "/")), UsageError);
 }
 
 }  // namespace
