@@ -18,6 +18,7 @@ SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 RAMP=${RAMP:-200}
 SIM_IO_THREADS=${SIM_IO_THREADS:-1}
 AUDIO_CHUNK_MS=${AUDIO_CHUNK_MS:-50}  # user audio per user_audio_chunk (the gateway's default)
+AUDIO_TICK_MS=${AUDIO_TICK_MS:-0}     # the audio clock's period; 0: the engine's default
 KEY=bench-sessions-key-0123456789
 work=$(mktemp -d)
 "$BUILD/callgate" sim --port 0 --port-file "$work/port" --api-key "$KEY" --log-level warning \
@@ -31,6 +32,6 @@ echo "$(nproc) cores shared by the engine and the simulator ($SIM_IO_THREADS I/O
 for n in ${COUNTS[@]}; do
   echo "--- $n sessions (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
   "$BUILD/bench/sessions_bench" --url "$url" --api-key "$KEY" --sessions "$n" \
-    --seconds "$SECONDS_PER_RUN" --sim-pid "$sim_pid" --ramp "$RAMP" --chunk-ms "$AUDIO_CHUNK_MS" ||
+    --seconds "$SECONDS_PER_RUN" --sim-pid "$sim_pid" --ramp "$RAMP" --chunk-ms "$AUDIO_CHUNK_MS" --tick-ms "$AUDIO_TICK_MS" ||
     echo "(sessions ended early or dropped audio)"
 done

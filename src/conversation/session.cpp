@@ -354,14 +354,27 @@ Actions SessionMachine::Tick(audio::backends::AudioInput& input,
   while (left > 0) {
     const std::size_t want = std::min(scratch_.size(), left);
     const std::size_t m = input.Read(std::span<std::int16_t>(scratch_.data(), want));
-    if (m > 0 && sending) audio_->WriteCapture(std::span<const std::int16_t>(scratch_.data(), m));
+    if (m > 0 && sending) {
+      audio_->WriteCapture(std::span<const std::int16_t>(scratch_.data(), m));
+      captured_frames_ += m;
+    }
     left -= m;
     if (m < want) break;
+  }
+  if (sending && input_format_) {
+    // How far the chunks trail the capture just before this tick sends: the chunk being
+    // filled plus how long a complete chunk waited for its tick.
+    const double lag_ms =
+        1000.0 * (static_cast<double>(captured_frames_) / static_cast<double>(input.sample_rate()) -
+                  static_cast<double>(chunked_bytes_) /
+                      static_cast<double>(input_format_->BytesPerSecond()));
+    user_lag_max_ms_ = std::max(user_lag_max_ms_, lag_ms);
   }
   for (auto chunk = audio_->NextUserChunk(); !chunk.empty(); chunk = audio_->NextUserChunk()) {
     if (!sending) continue;
     actions.send.push_back({UserAudioChunkMessage(chunk), true, chunk.size()});
     sent_bytes_ += chunk.size();
+    chunked_bytes_ += chunk.size();
     ++user_chunks_sent_;
   }
   // Endpoint failures end the session (the output first: it decides what the user heard).
@@ -558,6 +571,7 @@ SessionStats SessionMachine::Stats() const {
                                  static_cast<double>(audio_->downlink().playback_rate());
     stats.underruns = jitter.underruns;
   }
+  stats.user_audio_lag_max_ms = user_lag_max_ms_;
   stats.user_chunks_sent = user_chunks_sent_;
   stats.user_chunks_dropped = user_chunks_dropped_;
   stats.audio_events = audio_events_;

@@ -239,6 +239,9 @@ class SessionMachine {
   std::deque<Turn> transcript_;
   std::string tentative_user_text_, tentative_agent_text_;
   std::uint64_t sent_bytes_ = 0, received_bytes_ = 0;
+  std::uint64_t captured_frames_ = 0;  // input samples taken for sending (input rate)
+  std::uint64_t chunked_bytes_ = 0;    // user audio in chunks made (sent or dropped)
+  double user_lag_max_ms_ = 0;
   std::uint64_t user_chunks_sent_ = 0, user_chunks_dropped_ = 0;
   std::uint64_t audio_events_ = 0, stale_audio_events_ = 0, interruptions_ = 0;
   std::uint64_t buffered_audio_events_ = 0;

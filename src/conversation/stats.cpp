@@ -82,6 +82,7 @@ json::object StatsToJson(const SessionStats& stats) {
   out["audio"] = json::object{{"seconds_sent", Round3(stats.audio_seconds_sent)},
                               {"seconds_received", Round3(stats.audio_seconds_received)},
                               {"seconds_played", Round3(stats.audio_seconds_played)},
+                              {"user_lag_max_ms", Round3(stats.user_audio_lag_max_ms)},
                               {"user_chunks_sent", stats.user_chunks_sent},
                               {"user_chunks_dropped", stats.user_chunks_dropped},
                               {"agent_audio_events", stats.audio_events},

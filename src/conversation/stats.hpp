@@ -79,6 +79,9 @@ struct SessionStats {
   double audio_seconds_sent = 0;      // user audio sent, in user_input_audio_format
   double audio_seconds_received = 0;  // agent audio received, in agent_output_audio_format
   double audio_seconds_played = 0;    // agent audio handed to the output endpoint
+  // The most the user audio trailed its capture, just before a tick sent its chunks (the chunk
+  // being filled plus the wait for the tick; the network comes on top).
+  double user_audio_lag_max_ms = 0;
   std::uint64_t user_chunks_sent = 0;
   std::uint64_t user_chunks_dropped = 0;  // the send queue was full
   std::uint64_t audio_events = 0;

@@ -477,6 +477,7 @@ TEST_F(EngineTest, WholeConversationWithFilesEndsWhenTheAgentHangsUp) {
   EXPECT_EQ(stats.transcript.back().text, "Thank you for your time. Goodbye!");
   EXPECT_GT(stats.audio_seconds_sent, 2.0);
   EXPECT_GT(stats.audio_seconds_received, 2.0);
+  EXPECT_GT(stats.user_audio_lag_max_ms, 0.0);
 
   const auto wire = transports_->Last();
   const auto sim = SimStats(stats.conversation_id);
