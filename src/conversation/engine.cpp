@@ -87,10 +87,10 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   SessionImpl(const EngineDependencies& deps, const EngineOptions& options, SessionRequest request,
               std::shared_ptr<Transport> transport, std::shared_ptr<Engine::Registry> registry,
               std::vector<std::string> device_keys)
-      : deps_(deps),
+      : transport_(std::move(transport)),
+        deps_(deps),
         options_(options),
         request_(std::move(request)),
-        transport_(std::move(transport)),
         registry_(std::move(registry)),
         device_keys_(std::move(device_keys)),
         machine_(deps.wall_clock, MachineOptions(options, request_),
@@ -231,7 +231,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
         stalled = true;
       }
     }
-    if (request_.on_transcript) {
+    if (!actions.transcript.empty() && request_.on_transcript) {
       for (const auto& update : actions.transcript)
         request_.on_transcript(update);
     }
@@ -440,19 +440,20 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     return machine_.finished();
   }
 
+  // What every tick touches first, ahead of the large members (see SessionMachine's layout).
+  std::unique_ptr<backends::AudioInput> input_;    // strand only
+  std::unique_ptr<backends::AudioOutput> output_;  // strand only
+  std::shared_ptr<Transport> transport_;
+  mutable std::mutex mutex_;  // guards machine_ (Stats() reads it from any thread)
+
   const EngineDependencies deps_;
   const EngineOptions options_;
   SessionRequest request_;
-  std::shared_ptr<Transport> transport_;
   std::shared_ptr<Engine::Registry> registry_;
   const std::vector<std::string> device_keys_;
-
-  mutable std::mutex mutex_;  // guards machine_ (Stats() reads it from any thread)
   SessionMachine machine_;
 
   // Strand only.
-  std::unique_ptr<backends::AudioInput> input_;
-  std::unique_ptr<backends::AudioOutput> output_;
   bool opening_ = false;
   bool finishing_ = false;
   std::atomic<bool> done_{false};

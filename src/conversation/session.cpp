@@ -1,12 +1,21 @@
 #include "conversation/session.hpp"
 
 #include <algorithm>
+#include <array>
+#include <span>
 #include <stdexcept>
 
 namespace callgate::conversation {
 namespace {
 
+// Audio passes through this on its way between an endpoint and the pipeline within one Tick():
+// one per thread (the ticks of a thousand sessions on a thread reuse what is in its cache)
+// rather than per session.
 constexpr std::size_t kScratchSamples = 2048;
+std::span<std::int16_t> Scratch() {
+  thread_local std::array<std::int16_t, kScratchSamples> scratch;
+  return scratch;
+}
 constexpr std::string_view kStopReason = "User ended conversation";
 
 std::string NoToolMessage(std::string_view tool_name) {
@@ -19,10 +28,11 @@ std::string NoToolMessage(std::string_view tool_name) {
 SessionMachine::SessionMachine(const core::Clock& clock, SessionMachineOptions options,
                                SessionIdentity identity)
     : clock_(clock),
+      max_tick_ms_(
+          static_cast<std::size_t>(std::max<std::int64_t>(1, options.max_tick_audio.count()))),
       options_(std::move(options)),
       identity_(std::move(identity)),
-      start_time_(clock.Now()),
-      scratch_(kScratchSamples) {}
+      start_time_(clock.Now()) {}
 
 void SessionMachine::Begin() {
   status_ = Status::kStarting;
@@ -147,6 +157,7 @@ void SessionMachine::Handle(InitiationMetadata&& event, Actions& actions) {
     return;
   }
   input_format_ = *input;
+  input_bytes_per_second_ = input_format_->BytesPerSecond();
   output_format_ = *output;
   status_ = Status::kActive;
   actions.open_audio = true;
@@ -309,7 +320,7 @@ Actions SessionMachine::StartAudio(int capture_rate, int playback_rate, bool ech
   options.playback_rate = playback_rate;
   options.echo_cancellation = echo_cancellation;
   try {
-    audio_.emplace(options);
+    audio_ = std::make_unique<audio::pipeline::ConversationAudio>(options);
   } catch (const std::exception& e) {
     EndWith({"internal_error", std::string("audio pipeline: ") + e.what(), std::nullopt}, actions);
     return actions;
@@ -333,41 +344,41 @@ Actions SessionMachine::Tick(audio::backends::AudioInput& input,
                              audio::backends::AudioOutput& output) {
   Actions actions;
   if (finished_ || !audio_) return actions;
+  const auto scratch = Scratch();
   const auto budget = [&](int rate) {
-    return static_cast<std::size_t>(rate) *
-           static_cast<std::size_t>(std::max<std::int64_t>(1, options_.max_tick_audio.count())) /
-           1000;
+    return static_cast<std::size_t>(rate) * max_tick_ms_ / 1000;
   };
   // Playback first: the echo canceller must see what the speaker gets before the capture.
   std::size_t left = budget(output.sample_rate());
   while (left > 0) {
-    const std::size_t n = std::min({output.WritableFrames(), scratch_.size(), left});
+    const std::size_t n = std::min({output.WritableFrames(), scratch.size(), left});
     if (n == 0) break;
-    const std::span<std::int16_t> block(scratch_.data(), n);
+    const auto block = scratch.first(n);
     audio_->ReadPlayback(block);
     output.Write(block);
     left -= n;
   }
   // Then the capture, and the chunks it completed.
   const bool sending = can_send() && !draining_;
-  left = budget(input.sample_rate());
+  const int capture_rate = input.sample_rate();
+  left = budget(capture_rate);
   while (left > 0) {
-    const std::size_t want = std::min(scratch_.size(), left);
-    const std::size_t m = input.Read(std::span<std::int16_t>(scratch_.data(), want));
+    const std::size_t want = std::min(scratch.size(), left);
+    const std::size_t m = input.Read(scratch.first(want));
     if (m > 0 && sending) {
-      audio_->WriteCapture(std::span<const std::int16_t>(scratch_.data(), m));
+      audio_->WriteCapture(scratch.first(m));
       captured_frames_ += m;
     }
     left -= m;
     if (m < want) break;
   }
-  if (sending && input_format_) {
+  if (sending && input_bytes_per_second_ > 0) {
     // How far the chunks trail the capture just before this tick sends: the chunk being
     // filled plus how long a complete chunk waited for its tick.
     const double lag_ms =
-        1000.0 * (static_cast<double>(captured_frames_) / static_cast<double>(input.sample_rate()) -
-                  static_cast<double>(chunked_bytes_) /
-                      static_cast<double>(input_format_->BytesPerSecond()));
+        1000.0 *
+        (static_cast<double>(captured_frames_) / static_cast<double>(capture_rate) -
+         static_cast<double>(chunked_bytes_) / static_cast<double>(input_bytes_per_second_));
     user_lag_max_ms_ = std::max(user_lag_max_ms_, lag_ms);
   }
   for (auto chunk = audio_->NextUserChunk(); !chunk.empty(); chunk = audio_->NextUserChunk()) {
