@@ -9,6 +9,8 @@ namespace callgate::app {
 conversation::EngineOptions EngineOptionsFrom(const config::Config& config) {
   conversation::EngineOptions options;
   options.session.audio.chunk = config.audio_chunk;
+  options.session.audio.prebuffer = config.audio_jitter_prebuffer;
+  options.session.audio.max_buffer = config.audio_jitter_max;
   options.echo = config.audio_echo_cancellation == "on" ? audio::backends::EchoCancellationMode::kOn
                  : config.audio_echo_cancellation == "off"
                      ? audio::backends::EchoCancellationMode::kOff

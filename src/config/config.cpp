@@ -571,7 +571,7 @@ std::optional<ConfigError> SetString(std::string_view raw, std::string& out) {
   return std::nullopt;
 }
 
-constexpr std::array<Codec, 39> kCodecs = {{
+constexpr std::array<Codec, 41> kCodecs = {{
     {"ELEVENLABS_API_KEY",
      [](std::string_view, std::string_view raw, Config& c) {
        return SetString(raw, c.elevenlabs_api_key);
@@ -633,6 +633,27 @@ constexpr std::array<Codec, 39> kCodecs = {{
        return std::nullopt;
      },
      [](const Config& c) { return Milliseconds(c.audio_chunk); }},
+    {"AUDIO_JITTER_PREBUFFER_MS",
+     [](std::string_view name, std::string_view raw, Config& c) -> std::optional<ConfigError> {
+       if (auto error = ParseMilliseconds(name, raw, 0, c.audio_jitter_prebuffer)) return error;
+       if (c.audio_jitter_prebuffer.count() > 1000) {
+         return Invalid(name, "must be from 0 to 1000 milliseconds, got " + Quote(raw));
+       }
+       return std::nullopt;
+     },
+     [](const Config& c) { return Milliseconds(c.audio_jitter_prebuffer); }},
+    {"AUDIO_JITTER_MAX_MS",  // after the prebuffer, which it must exceed
+     [](std::string_view name, std::string_view raw, Config& c) -> std::optional<ConfigError> {
+       const auto least = c.audio_jitter_prebuffer.count() + 100;
+       if (auto error = ParseMilliseconds(name, raw, 0, c.audio_jitter_max)) return error;
+       if (c.audio_jitter_max.count() < least || c.audio_jitter_max.count() > 60'000) {
+         return Invalid(name, "must be from " + std::to_string(least) +
+                                  " (AUDIO_JITTER_PREBUFFER_MS + 100) to 60000 milliseconds, got " +
+                                  Quote(raw));
+       }
+       return std::nullopt;
+     },
+     [](const Config& c) { return Milliseconds(c.audio_jitter_max); }},
     {"AUDIO_ECHO_CANCELLATION",
      [](std::string_view name, std::string_view raw, Config& c) -> std::optional<ConfigError> {
        const std::string value = AsciiLowerCopy(Trim(raw));

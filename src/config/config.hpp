@@ -67,9 +67,11 @@ struct Config {
   std::string data_dir;       // DATA_DIR, default: the database file's directory
   AudioEndpoint audio_input;
   AudioEndpoint audio_output;
-  std::chrono::milliseconds audio_chunk{50};     // user audio per user_audio_chunk message
-  std::string audio_echo_cancellation = "auto";  // auto|on|off
-  std::size_t max_live_sessions = 1000;          // concurrent dialer/talk conversations
+  std::chrono::milliseconds audio_chunk{50};             // user audio per user_audio_chunk message
+  std::chrono::milliseconds audio_jitter_prebuffer{80};  // agent audio buffered before playing
+  std::chrono::milliseconds audio_jitter_max{3000};      // agent audio held for playback, at most
+  std::string audio_echo_cancellation = "auto";          // auto|on|off
+  std::size_t max_live_sessions = 1000;                  // concurrent dialer/talk conversations
 
   // Server limits and timing.
   unsigned io_threads = 0;  // resolved by Load(): 0 becomes the number of cores

@@ -115,6 +115,14 @@ const std::vector<SettingInfo>& AllSettings() {
       {"AUDIO_OUTPUT", "device", "Speakers: device, device:NAME, file:PATH or null", false},
       {"AUDIO_CHUNK_MS", "50", "Milliseconds of user audio per user_audio_chunk message (10-1000)",
        false},
+      {"AUDIO_JITTER_PREBUFFER_MS", "80",
+       "Milliseconds of agent audio buffered before it plays: slack against network jitter, paid "
+       "in latency (0-1000)",
+       false},
+      {"AUDIO_JITTER_MAX_MS", "3000",
+       "Most agent audio held for playback, in milliseconds; the oldest is dropped beyond it "
+       "(the prebuffer + 100 to 60000)",
+       false},
       {"AUDIO_ECHO_CANCELLATION", "auto",
        "auto (on when both ends are devices), on or off: keeps the agent from hearing itself",
        false},

@@ -91,7 +91,7 @@ struct SessionRequest {
 };
 
 struct EngineOptions {
-  std::chrono::milliseconds tick{20};  // the audio clock (AUDIO_TICK_MS)
+  std::chrono::milliseconds tick{20};  // the audio clock
   // Chunk (AUDIO_CHUNK_MS), jitter buffer (AUDIO_JITTER_PREBUFFER_MS, AUDIO_JITTER_MAX_MS),
   // transcript bounds, tool and metadata timeouts, drain timeout.
   SessionMachineOptions session;

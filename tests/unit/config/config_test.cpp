@@ -344,6 +344,28 @@ TEST(ConfigAudio, ChunkEchoCancellationAndSessionLimit) {
   EXPECT_EQ(LoadError("MAX_LIVE_SESSIONS", "0").variable, "MAX_LIVE_SESSIONS");
 }
 
+TEST(ConfigAudio, JitterBuffer) {
+  const Config defaults = LoadOk(Inputs{});
+  EXPECT_EQ(defaults.audio_jitter_prebuffer, std::chrono::milliseconds(80));
+  EXPECT_EQ(defaults.audio_jitter_max, std::chrono::milliseconds(3000));
+  EXPECT_EQ(LoadOk("AUDIO_JITTER_PREBUFFER_MS", "0").audio_jitter_prebuffer,
+            std::chrono::milliseconds(0));
+  EXPECT_EQ(LoadOk("AUDIO_JITTER_PREBUFFER_MS", "200").audio_jitter_prebuffer,
+            std::chrono::milliseconds(200));
+  EXPECT_EQ(LoadError("AUDIO_JITTER_PREBUFFER_MS", "1001").variable, "AUDIO_JITTER_PREBUFFER_MS");
+  EXPECT_EQ(LoadError("AUDIO_JITTER_PREBUFFER_MS", "-5").variable, "AUDIO_JITTER_PREBUFFER_MS");
+  EXPECT_EQ(LoadOk("AUDIO_JITTER_MAX_MS", "500").audio_jitter_max, std::chrono::milliseconds(500));
+  EXPECT_EQ(LoadError("AUDIO_JITTER_MAX_MS", "60001").variable, "AUDIO_JITTER_MAX_MS");
+  // The most held must leave room above the prebuffer.
+  const auto tight = LoadError(
+      FromEnvironment({{"AUDIO_JITTER_PREBUFFER_MS", "500"}, {"AUDIO_JITTER_MAX_MS", "550"}}));
+  EXPECT_EQ(tight.variable, "AUDIO_JITTER_MAX_MS");
+  EXPECT_TRUE(Contains(tight.message, "from 600")) << tight.message;
+  const Config both = LoadOk(
+      FromEnvironment({{"AUDIO_JITTER_PREBUFFER_MS", "500"}, {"AUDIO_JITTER_MAX_MS", "600"}}));
+  EXPECT_EQ(both.audio_jitter_max, std::chrono::milliseconds(600));
+}
+
 TEST(ConfigElevenLabs, BaseUrlRejectsNonRootOrNonHttpUrls) {
   for (const std::string bad :
        {"", "api.elevenlabs.io", "ftp://api.elevenlabs.io", "https://", "https:///v1",

@@ -17,7 +17,7 @@ namespace callgate::config {
 namespace {
 
 // The names are a compatibility contract with the older Python services.
-constexpr std::array<std::string_view, 39> kExpectedNames = {
+constexpr std::array<std::string_view, 41> kExpectedNames = {
     "ELEVENLABS_API_KEY",
     "ELEVENLABS_AGENT_ID",
     "ELEVENLABS_AGENT_PHONE_NUMBER_ID",
@@ -37,6 +37,8 @@ constexpr std::array<std::string_view, 39> kExpectedNames = {
     "AUDIO_INPUT",
     "AUDIO_OUTPUT",
     "AUDIO_CHUNK_MS",
+    "AUDIO_JITTER_PREBUFFER_MS",
+    "AUDIO_JITTER_MAX_MS",
     "AUDIO_ECHO_CANCELLATION",
     "MAX_LIVE_SESSIONS",
     "IO_THREADS",
@@ -99,6 +101,8 @@ TEST(Settings, DocumentedDefaults) {
       {"AUDIO_INPUT", "device"},
       {"AUDIO_OUTPUT", "device"},
       {"AUDIO_CHUNK_MS", "50"},
+      {"AUDIO_JITTER_PREBUFFER_MS", "80"},
+      {"AUDIO_JITTER_MAX_MS", "3000"},
       {"AUDIO_ECHO_CANCELLATION", "auto"},
       {"MAX_LIVE_SESSIONS", "1000"},
       {"IO_THREADS", "0"},
