@@ -38,20 +38,24 @@ class Statement {
   bool ok() const { return ok_; }
   std::string error() const { return sqlite3_errmsg(db_); }
 
-  // Binds are 1-based, like SQLite's.
-  void Bind(int index, std::string_view text) {
-    Check(sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()),
-                            SQLITE_TRANSIENT));
+  // Binds are 1-based, like SQLite's, and chain: s.Bind(1, a).Bind(2, b).Run().
+  Statement& Bind(int index, std::string_view text) {
+    return Check(sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()),
+                                   SQLITE_TRANSIENT));
   }
-  void Bind(int index, const std::string& text) { Bind(index, std::string_view(text)); }
-  void Bind(int index, const char* text) { Bind(index, std::string_view(text)); }
-  void BindBlob(int index, std::string_view bytes) {
-    Check(sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()),
-                            SQLITE_TRANSIENT));
+  Statement& Bind(int index, const std::string& text) {
+    return Bind(index, std::string_view(text));
   }
-  void Bind(int index, std::int64_t value) { Check(sqlite3_bind_int64(stmt_, index, value)); }
-  void Bind(int index, int value) { Check(sqlite3_bind_int(stmt_, index, value)); }
-  void BindNull(int index) { Check(sqlite3_bind_null(stmt_, index)); }
+  Statement& Bind(int index, const char* text) { return Bind(index, std::string_view(text)); }
+  Statement& BindBlob(int index, std::string_view bytes) {
+    return Check(sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()),
+                                   SQLITE_TRANSIENT));
+  }
+  Statement& Bind(int index, std::int64_t value) {
+    return Check(sqlite3_bind_int64(stmt_, index, value));
+  }
+  Statement& Bind(int index, int value) { return Check(sqlite3_bind_int(stmt_, index, value)); }
+  Statement& BindNull(int index) { return Check(sqlite3_bind_null(stmt_, index)); }
   // Without a copy: `bytes` must stay alive and unchanged until the last Step() (a large
   // payload bound for one insert).
   void BindView(int index, std::string_view text) {
@@ -92,6 +96,17 @@ class Statement {
     if (!ok_) return SQLITE_ERROR;
     return sqlite3_step(stmt_);
   }
+  // One step for a statement run several times with new binds: true on SQLITE_DONE or
+  // SQLITE_ROW, then reset (read error() before the next call on failure).
+  bool Run() {
+    const int rc = Step();
+    if (ok_) sqlite3_reset(stmt_);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW;
+  }
+  // Back to before the first Step(), binds kept.
+  void Reset() {
+    if (ok_) sqlite3_reset(stmt_);
+  }
 
   bool IsNull(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
   std::string Text(int column) const {
@@ -117,8 +132,9 @@ class Statement {
   }
 
  private:
-  void Check(int rc) {
+  Statement& Check(int rc) {
     if (rc != SQLITE_OK) ok_ = false;
+    return *this;
   }
 
   sqlite3* db_;
@@ -126,6 +142,11 @@ class Statement {
   bool cached_ = false;
   bool ok_ = false;
 };
+
+// SQL without parameters or results (BEGIN, COMMIT, ROLLBACK, ...): true on success.
+inline bool Exec(sqlite3* db, const char* sql) {
+  return sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK;
+}
 
 // BEGIN IMMEDIATE on construction (ok() tells whether it began); ROLLBACK on destruction unless
 // Commit() succeeded.

@@ -1,5 +1,6 @@
 #include "webhook/forwarder.hpp"
 
+#include "store/statement.hpp"
 #include "webhook/signature.hpp"
 
 #include <spdlog/spdlog.h>
@@ -17,66 +18,6 @@ namespace {
 std::int64_t UnixMillis(const core::Clock& clock) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(clock.Now().time_since_epoch())
       .count();
-}
-
-// A statement prepared for one use (forwarding is not the hot path; the inbox is).
-class Query {
- public:
-  Query(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
-      error_ = sqlite3_errmsg(db);
-    }
-  }
-  ~Query() { sqlite3_finalize(stmt_); }
-  Query(const Query&) = delete;
-  Query& operator=(const Query&) = delete;
-
-  Query& Bind(int index, std::int64_t value) {
-    sqlite3_bind_int64(stmt_, index, value);
-    return *this;
-  }
-  Query& Bind(int index, std::string_view text) {
-    sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  // SQLITE_ROW, SQLITE_DONE or an error; records the error message.
-  int Step() {
-    if (!error_.empty()) return SQLITE_ERROR;
-    const int rc = sqlite3_step(stmt_);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) error_ = sqlite3_errmsg(db_);
-    return rc;
-  }
-  bool Run() {
-    const int rc = Step();
-    sqlite3_reset(stmt_);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW;
-  }
-  std::int64_t Int(int column) const { return sqlite3_column_int64(stmt_, column); }
-  bool Null(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
-  std::string Text(int column) const {
-    const auto* text = sqlite3_column_text(stmt_, column);
-    return text != nullptr
-               ? std::string(reinterpret_cast<const char*>(text),
-                             static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)))
-               : std::string();
-  }
-  std::string Blob(int column) const {
-    const auto* blob = static_cast<const char*>(sqlite3_column_blob(stmt_, column));
-    return blob != nullptr
-               ? std::string(blob, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)))
-               : std::string();
-  }
-  void Reset() { sqlite3_reset(stmt_); }
-  const std::string& error() const { return error_; }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-  std::string error_;
-};
-
-bool Exec(sqlite3* db, const char* sql) {
-  return sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK;
 }
 
 constexpr const char* kInsertDelivery =
@@ -148,9 +89,9 @@ struct Forwarder::Impl : std::enable_shared_from_this<Impl> {
     }
     if (events.empty()) return;
     const std::int64_t now = UnixMillis(clock);
-    bool ok = Exec(db, "BEGIN IMMEDIATE");
+    bool ok = store::Exec(db, "BEGIN IMMEDIATE");
     if (ok) {
-      Query insert(db, kInsertDelivery);
+      store::Statement insert(db, kInsertDelivery);
       for (const Queued& event : events) {
         for (const std::string& target : options.targets) {
           ok = insert.Bind(1, event.seq)
@@ -161,9 +102,9 @@ struct Forwarder::Impl : std::enable_shared_from_this<Impl> {
                ok;
         }
       }
-      Query watermark(db,
-                      "UPDATE webhook_forward_targets SET from_seq = MAX(from_seq, ?1)"
-                      " WHERE target = ?2");
+      store::Statement watermark(db,
+                                 "UPDATE webhook_forward_targets SET from_seq = MAX(from_seq, ?1)"
+                                 " WHERE target = ?2");
       std::int64_t highest = 0;
       for (const Queued& event : events)
         highest = std::max(highest, event.seq);
@@ -171,8 +112,8 @@ struct Forwarder::Impl : std::enable_shared_from_this<Impl> {
         ok = watermark.Bind(1, highest).Bind(2, target).Run() && ok;
       }
       if (!ok) spdlog::error("webhook forwarder: cannot queue deliveries: {}", insert.error());
-      ok = ok && Exec(db, "COMMIT");
-      if (!ok) Exec(db, "ROLLBACK");
+      ok = ok && store::Exec(db, "COMMIT");
+      if (!ok) store::Exec(db, "ROLLBACK");
     }
     if (!ok) {
       // Not lost: the watermark did not move, so Start() recreates these rows after a restart.
@@ -185,11 +126,12 @@ struct Forwarder::Impl : std::enable_shared_from_this<Impl> {
   // Registers targets and recreates rows a crash lost (events after each target's watermark).
   void Recover(sqlite3* db) {
     const std::int64_t now = UnixMillis(clock);
-    bool ok = Exec(db, "BEGIN IMMEDIATE");
-    Query add(db,
-              "INSERT OR IGNORE INTO webhook_forward_targets (target, from_seq, added_at_ms)"
-              " VALUES (?1, (SELECT COALESCE(MAX(seq), 0) FROM webhook_events), ?2)");
-    Query missing(
+    bool ok = store::Exec(db, "BEGIN IMMEDIATE");
+    store::Statement add(
+        db,
+        "INSERT OR IGNORE INTO webhook_forward_targets (target, from_seq, added_at_ms)"
+        " VALUES (?1, (SELECT COALESCE(MAX(seq), 0) FROM webhook_events), ?2)");
+    store::Statement missing(
         db,
         "INSERT OR IGNORE INTO webhook_forwards (event_seq, target, ordering_key, state,"
         " attempts, next_attempt_ms, updated_at_ms)"
@@ -197,9 +139,10 @@ struct Forwarder::Impl : std::enable_shared_from_this<Impl> {
         " THEN 'event:' || e.event_id ELSE 'conversation:' || e.conversation_id END,"
         " 'pending', 0, ?2, ?2 FROM webhook_events e"
         " WHERE e.seq > (SELECT from_seq FROM webhook_forward_targets WHERE target = ?1)");
-    Query advance(db,
-                  "UPDATE webhook_forward_targets SET from_seq ="
-                  " (SELECT COALESCE(MAX(seq), 0) FROM webhook_events) WHERE target = ?1");
+    store::Statement advance(
+        db,
+        "UPDATE webhook_forward_targets SET from_seq ="
+        " (SELECT COALESCE(MAX(seq), 0) FROM webhook_events) WHERE target = ?1");
     for (const std::string& target : options.targets) {
       ok = ok && add.Bind(1, target).Bind(2, now).Run();
       ok = ok && missing.Bind(1, target).Bind(2, now).Run();
@@ -210,10 +153,10 @@ struct Forwarder::Impl : std::enable_shared_from_this<Impl> {
                      target);
       }
     }
-    ok = ok && Exec(db, "COMMIT");
+    ok = ok && store::Exec(db, "COMMIT");
     if (!ok) {
       spdlog::error("webhook forwarder: start-up recovery failed: {}", sqlite3_errmsg(db));
-      Exec(db, "ROLLBACK");
+      store::Exec(db, "ROLLBACK");
     }
     Pump(db);
   }
@@ -224,14 +167,14 @@ struct Forwarder::Impl : std::enable_shared_from_this<Impl> {
     if (Stopping()) return;
     const std::int64_t now = UnixMillis(clock);
     if (in_flight.size() < options.max_in_flight) {
-      Query due(db,
-                "SELECT f.id, f.target, f.attempts, e.event_id FROM webhook_forwards f"
-                " JOIN webhook_events e ON e.seq = f.event_seq"
-                " WHERE f.state = 'pending' AND f.next_attempt_ms <= ?1 AND NOT EXISTS ("
-                "  SELECT 1 FROM webhook_forwards g WHERE g.state = 'pending'"
-                "  AND g.target = f.target AND g.ordering_key = f.ordering_key"
-                "  AND g.event_seq < f.event_seq)"
-                " ORDER BY f.event_seq, f.id LIMIT ?2");
+      store::Statement due(db,
+                           "SELECT f.id, f.target, f.attempts, e.event_id FROM webhook_forwards f"
+                           " JOIN webhook_events e ON e.seq = f.event_seq"
+                           " WHERE f.state = 'pending' AND f.next_attempt_ms <= ?1 AND NOT EXISTS ("
+                           "  SELECT 1 FROM webhook_forwards g WHERE g.state = 'pending'"
+                           "  AND g.target = f.target AND g.ordering_key = f.ordering_key"
+                           "  AND g.event_seq < f.event_seq)"
+                           " ORDER BY f.event_seq, f.id LIMIT ?2");
       due.Bind(1, now).Bind(2, static_cast<std::int64_t>(options.max_in_flight + in_flight.size()));
       struct Due {
         std::int64_t id;
@@ -240,14 +183,17 @@ struct Forwarder::Impl : std::enable_shared_from_this<Impl> {
         std::string event_id;
       };
       std::vector<Due> start;
-      while (due.Step() == SQLITE_ROW && in_flight.size() + start.size() < options.max_in_flight) {
-        if (in_flight.count(due.Int(0)) != 0) continue;
-        start.push_back({due.Int(0), due.Text(1), due.Int(2), due.Text(3)});
+      int rc = SQLITE_DONE;
+      while ((rc = due.Step()) == SQLITE_ROW &&
+             in_flight.size() + start.size() < options.max_in_flight) {
+        if (in_flight.count(due.Int64(0)) != 0) continue;
+        start.push_back({due.Int64(0), due.Text(1), due.Int64(2), due.Text(3)});
       }
-      if (!due.error().empty()) spdlog::error("webhook forwarder: {}", due.error());
-      Query payload(db,
-                    "SELECT e.payload FROM webhook_forwards f JOIN webhook_events e"
-                    " ON e.seq = f.event_seq WHERE f.id = ?1");
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        spdlog::error("webhook forwarder: {}", due.error());
+      store::Statement payload(db,
+                               "SELECT e.payload FROM webhook_forwards f JOIN webhook_events e"
+                               " ON e.seq = f.event_seq WHERE f.id = ?1");
       for (Due& d : start) {
         std::string body;
         if (payload.Bind(1, d.id).Step() == SQLITE_ROW) body = payload.Blob(0);
@@ -298,11 +244,11 @@ struct Forwarder::Impl : std::enable_shared_from_this<Impl> {
     in_flight.erase(id);
     const std::int64_t now = UnixMillis(clock);
     const bool delivered = status >= 200 && status < 300;
-    Query row(db, "SELECT attempts, target FROM webhook_forwards WHERE id = ?1");
+    store::Statement row(db, "SELECT attempts, target FROM webhook_forwards WHERE id = ?1");
     std::int64_t attempts = 1;
     std::string target;
     if (row.Bind(1, id).Step() == SQLITE_ROW) {
-      attempts = row.Int(0) + 1;
+      attempts = row.Int64(0) + 1;
       target = row.Text(1);
     }
     const std::string reason =
@@ -322,10 +268,11 @@ struct Forwarder::Impl : std::enable_shared_from_this<Impl> {
                      attempts, reason);
       }
     }
-    Query update(db,
-                 "UPDATE webhook_forwards SET state = ?2, attempts = ?3, next_attempt_ms = ?4,"
-                 " last_status = ?5, last_error = NULLIF(?6, ''), updated_at_ms = ?7"
-                 " WHERE id = ?1");
+    store::Statement update(
+        db,
+        "UPDATE webhook_forwards SET state = ?2, attempts = ?3, next_attempt_ms = ?4,"
+        " last_status = ?5, last_error = NULLIF(?6, ''), updated_at_ms = ?7"
+        " WHERE id = ?1");
     update.Bind(1, id)
         .Bind(2, state)
         .Bind(3, attempts)
@@ -345,11 +292,11 @@ struct Forwarder::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void ScheduleWakeup(sqlite3* db, std::int64_t now) {
-    Query next(db,
-               "SELECT MIN(next_attempt_ms) FROM webhook_forwards"
-               " WHERE state = 'pending' AND next_attempt_ms > ?1");
-    if (next.Bind(1, now).Step() != SQLITE_ROW || next.Null(0)) return;
-    const std::int64_t at = next.Int(0);
+    store::Statement next(db,
+                          "SELECT MIN(next_attempt_ms) FROM webhook_forwards"
+                          " WHERE state = 'pending' AND next_attempt_ms > ?1");
+    if (next.Bind(1, now).Step() != SQLITE_ROW || next.IsNull(0)) return;
+    const std::int64_t at = next.Int64(0);
     if (at <= now || at >= wakeup_at_ms) return;  // an earlier timer is already armed
     wakeup_at_ms = at;
     std::weak_ptr<Impl> weak = weak_from_this();
@@ -391,55 +338,64 @@ void Forwarder::OnStored(const StoredEvent& event) {
 
 bool Forwarder::Replay(std::string event_id,
                        std::function<void(std::size_t rows, std::string error)> done) {
-  return impl_->database.Post([impl = impl_, event_id = std::move(event_id),
-                               done = std::move(done)](sqlite3* db) {
-    Query event(db, "SELECT seq, conversation_id FROM webhook_events WHERE event_id = ?1");
-    if (event.Bind(1, event_id).Step() != SQLITE_ROW) {
-      done(0, event.error());
-      return;
-    }
-    const std::int64_t seq = event.Int(0);
-    const std::string key = OrderingKey(event.Text(1), event_id);
-    const std::int64_t now = UnixMillis(impl->clock);
-    Query reset(db,
-                "INSERT INTO webhook_forwards (event_seq, target, ordering_key, state, attempts,"
-                " next_attempt_ms, updated_at_ms) VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?4)"
-                " ON CONFLICT (event_seq, target) DO UPDATE SET state = 'pending', attempts = 0,"
-                " next_attempt_ms = ?4, last_status = NULL, last_error = NULL, updated_at_ms = ?4");
-    std::size_t rows = 0;
-    for (const std::string& target : impl->options.targets) {
-      if (reset.Bind(1, seq).Bind(2, target).Bind(3, key).Bind(4, now).Run()) ++rows;
-    }
-    spdlog::info("webhook forwarder: event {} queued again for {} targets", event_id, rows);
-    done(rows, reset.error());
-    impl->Pump(db);
-  });
+  return impl_->database.Post(
+      [impl = impl_, event_id = std::move(event_id), done = std::move(done)](sqlite3* db) {
+        store::Statement event(
+            db, "SELECT seq, conversation_id FROM webhook_events WHERE event_id = ?1");
+        if (const int rc = event.Bind(1, event_id).Step(); rc != SQLITE_ROW) {
+          done(0, rc == SQLITE_DONE ? std::string() : event.error());  // unknown, or a failure
+          return;
+        }
+        const std::int64_t seq = event.Int64(0);
+        const std::string key = OrderingKey(event.Text(1), event_id);
+        const std::int64_t now = UnixMillis(impl->clock);
+        store::Statement reset(
+            db,
+            "INSERT INTO webhook_forwards (event_seq, target, ordering_key, state, attempts,"
+            " next_attempt_ms, updated_at_ms) VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?4)"
+            " ON CONFLICT (event_seq, target) DO UPDATE SET state = 'pending', attempts = 0,"
+            " next_attempt_ms = ?4, last_status = NULL, last_error = NULL, updated_at_ms = ?4");
+        std::size_t rows = 0;
+        std::string error;
+        for (const std::string& target : impl->options.targets) {
+          if (reset.Bind(1, seq).Bind(2, target).Bind(3, key).Bind(4, now).Run()) {
+            ++rows;
+          } else {
+            error = reset.error();
+          }
+        }
+        spdlog::info("webhook forwarder: event {} queued again for {} targets", event_id, rows);
+        done(rows, error);
+        impl->Pump(db);
+      });
 }
 
 bool Forwarder::Deliveries(
     std::string event_id,
     std::function<void(std::vector<Delivery> deliveries, std::string error)> done) {
-  return impl_->database.Post([event_id = std::move(event_id),
-                               done = std::move(done)](sqlite3* db) {
-    Query query(db,
-                "SELECT f.id, e.event_id, f.target, f.state, f.attempts, f.next_attempt_ms,"
-                " COALESCE(f.last_status, 0), COALESCE(f.last_error, '') FROM webhook_forwards f"
-                " JOIN webhook_events e ON e.seq = f.event_seq"
-                " WHERE (?1 = '' AND f.state = 'dead') OR e.event_id = ?1 ORDER BY f.id");
-    query.Bind(1, event_id);
-    std::vector<Delivery> deliveries;
-    while (query.Step() == SQLITE_ROW) {
-      deliveries.push_back({.id = query.Int(0),
-                            .event_id = query.Text(1),
-                            .target = query.Text(2),
-                            .state = query.Text(3),
-                            .attempts = static_cast<int>(query.Int(4)),
-                            .next_attempt_ms = query.Int(5),
-                            .last_status = static_cast<int>(query.Int(6)),
-                            .last_error = query.Text(7)});
-    }
-    done(std::move(deliveries), query.error());
-  });
+  return impl_->database.Post(
+      [event_id = std::move(event_id), done = std::move(done)](sqlite3* db) {
+        store::Statement query(
+            db,
+            "SELECT f.id, e.event_id, f.target, f.state, f.attempts, f.next_attempt_ms,"
+            " COALESCE(f.last_status, 0), COALESCE(f.last_error, '') FROM webhook_forwards f"
+            " JOIN webhook_events e ON e.seq = f.event_seq"
+            " WHERE (?1 = '' AND f.state = 'dead') OR e.event_id = ?1 ORDER BY f.id");
+        query.Bind(1, event_id);
+        std::vector<Delivery> deliveries;
+        int rc = SQLITE_DONE;
+        while ((rc = query.Step()) == SQLITE_ROW) {
+          deliveries.push_back({.id = query.Int64(0),
+                                .event_id = query.Text(1),
+                                .target = query.Text(2),
+                                .state = query.Text(3),
+                                .attempts = static_cast<int>(query.Int64(4)),
+                                .next_attempt_ms = query.Int64(5),
+                                .last_status = static_cast<int>(query.Int64(6)),
+                                .last_error = query.Text(7)});
+        }
+        done(std::move(deliveries), rc == SQLITE_DONE ? std::string() : query.error());
+      });
 }
 
 void Forwarder::Stop() {

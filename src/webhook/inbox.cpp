@@ -131,10 +131,6 @@ EventRecord ReadRecord(sqlite3_stmt* stmt) {
   return record;
 }
 
-bool Exec(sqlite3* db, const char* sql) {
-  return sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK;
-}
-
 // Writes `bytes` to a new file and fsyncs it. Empty string on success, else the reason.
 std::string WriteDurably(const std::filesystem::path& path, std::string_view bytes) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -416,7 +412,7 @@ void Inbox::CommitBatch(sqlite3* db, std::vector<Pending>& batch) {
   std::vector<SubmitResult> results(batch.size());
   std::vector<std::optional<StoredEvent>> stored(batch.size());
   std::string failure;
-  if (failure.empty() && !Exec(db, "BEGIN IMMEDIATE")) failure = sqlite3_errmsg(db);
+  if (failure.empty() && !store::Exec(db, "BEGIN IMMEDIATE")) failure = sqlite3_errmsg(db);
 
   const std::int64_t now_ms = UnixMillis(clock_);
   const std::int64_t replay_window_ms =
@@ -532,14 +528,14 @@ void Inbox::CommitBatch(sqlite3* db, std::vector<Pending>& batch) {
   if (failure.empty() && renamed_any && !SyncDirectory(recordings_dir_)) {
     failure = "cannot fsync the recordings directory";
   }
-  if (failure.empty() && !Exec(db, "COMMIT")) failure = sqlite3_errmsg(db);
+  if (failure.empty() && !store::Exec(db, "COMMIT")) failure = sqlite3_errmsg(db);
   if (failure.empty()) {
     std::lock_guard lock(mutex_);
     ++stats_.batches;
     stats_.largest_batch = std::max<std::uint64_t>(stats_.largest_batch, batch.size());
   }
   if (!failure.empty()) {
-    if (sqlite3_get_autocommit(db) == 0) Exec(db, "ROLLBACK");
+    if (sqlite3_get_autocommit(db) == 0) store::Exec(db, "ROLLBACK");
     spdlog::error("webhook inbox: a batch of {} events was not committed: {}", batch.size(),
                   failure);
     for (std::size_t i = 0; i < batch.size(); ++i) {

@@ -1,5 +1,7 @@
 #include "store/database.hpp"
 
+#include "store/statement.hpp"
+
 #include "support/process.hpp"
 
 #include <gtest/gtest.h>
@@ -74,6 +76,42 @@ TEST(Database, StatementsAreCompiledOncePerConnectionAndLentOneAtATime) {
   // Close() finalizes the cached statements, so the connection really closes (a statement left
   // behind would make sqlite3_close fail and leak the connection: LeakSanitizer would report it).
   database->Close();
+}
+
+TEST(Statement, RunsAgainWithNewBindsAndReportsFailures) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(":memory:", &db), SQLITE_OK);
+  ASSERT_TRUE(Exec(db, "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)"));
+  EXPECT_FALSE(Exec(db, "CREATE TABLE t (x)")) << "already exists";
+  {
+    Transaction transaction(db);
+    ASSERT_TRUE(transaction.ok());
+    Statement insert(db, "INSERT INTO t (k, v) VALUES (?1, ?2)");
+    ASSERT_TRUE(insert.ok());
+    // One statement, several rows: Run() resets after each step, the binds chain.
+    EXPECT_TRUE(insert.Bind(1, std::int64_t{1}).Bind(2, "one").Run());
+    EXPECT_TRUE(insert.Bind(1, std::int64_t{2}).Bind(2, std::string("two")).Run());
+    EXPECT_FALSE(insert.Bind(1, std::int64_t{2}).Bind(2, "again").Run()) << "duplicate key";
+    EXPECT_NE(insert.error().find("UNIQUE"), std::string::npos) << insert.error();
+    EXPECT_TRUE(insert.BindNull(1).Bind(2, "three").Run()) << "the failure did not stick";
+    EXPECT_TRUE(transaction.Commit());
+  }
+  {
+    Statement count(db, "SELECT COUNT(*), MAX(k) FROM t WHERE v <> ?1");
+    ASSERT_EQ(count.Bind(1, "none").Step(), SQLITE_ROW);
+    EXPECT_EQ(count.Int64(0), 3);
+    EXPECT_EQ(count.Int64(1), 3);
+    count.Reset();  // binds kept
+    ASSERT_EQ(count.Step(), SQLITE_ROW);
+    EXPECT_EQ(count.Int64(0), 3);
+    count.Reset();
+    ASSERT_EQ(count.Bind(1, "two").Step(), SQLITE_ROW);
+    EXPECT_EQ(count.Int64(0), 2);
+    Statement bad(db, "SELECT nonsense FROM nowhere");
+    EXPECT_FALSE(bad.ok());
+    EXPECT_FALSE(bad.Bind(1, "x").Run());
+  }  // finalized before the connection closes
+  EXPECT_EQ(sqlite3_close(db), SQLITE_OK);
 }
 
 TEST(Database, CheckpointsRunInTheBackgroundAndKeepTheWalBounded) {
