@@ -350,12 +350,20 @@ class BeastHttpClient final : public HttpClient {
 
   void Send(HttpRequest request, HttpCallback done) override {
     auto executor = asio::make_strand(runtime_.context());
-    asio::co_spawn(executor, Exchange(std::move(request), std::move(done)), asio::detached);
+    asio::co_spawn(
+        executor,
+        Exchange<HttpOutcome, Attempt>(std::move(request), std::move(done), &BeastHttpClient::Once,
+                                       &BeastHttpClient::Complete),
+        asio::detached);
   }
 
   void SendStreamed(HttpRequest request, HttpStreamedCallback done) override {
     auto executor = asio::make_strand(runtime_.context());
-    asio::co_spawn(executor, ExchangeStreamed(std::move(request), std::move(done)), asio::detached);
+    asio::co_spawn(executor,
+                   Exchange<HttpStreamedOutcome, Opened>(std::move(request), std::move(done),
+                                                         &BeastHttpClient::OpenOnce,
+                                                         &BeastHttpClient::Streamed),
+                   asio::detached);
   }
 
  private:
@@ -493,10 +501,24 @@ class BeastHttpClient final : public HttpClient {
     co_return co_await Roundtrip(*link->plain, *link, request, target, deadline);
   }
 
-  asio::awaitable<void> Exchange(HttpRequest request, HttpCallback done) {
-    HttpOutcome outcome = HttpFailure{HttpFailure::Kind::kConnectionLost, "internal error", true};
+  // How an exchange uses a connection: `Try` sends the request and reads what the exchange
+  // needs (a whole response, or the head of a streamed one), giving a Result with `failure`
+  // set when that went wrong and `nothing_received`; `Finish` turns a success into the outcome.
+  template <class Result>
+  using Try = asio::awaitable<Result> (BeastHttpClient::*)(std::unique_ptr<Link>&,
+                                                           const HttpRequest&, const Target&,
+                                                           SteadyClock::time_point);
+  template <class Outcome, class Result>
+  using Finish = asio::awaitable<Outcome> (BeastHttpClient::*)(const HttpRequest&, const Target&,
+                                                               std::unique_ptr<Link>, Result);
+
+  // Runs one request to its outcome and hands it to `done`; never throws.
+  template <class Outcome, class Result, class Callback>
+  asio::awaitable<void> Exchange(HttpRequest request, Callback done, Try<Result> attempt,
+                                 Finish<Outcome, Result> finish) {
+    Outcome outcome = HttpFailure{HttpFailure::Kind::kConnectionLost, "internal error", true};
     try {
-      outcome = co_await Run(request);
+      outcome = co_await Run<Outcome, Result>(request, attempt, finish);
     } catch (const std::exception& e) {
       spdlog::error("http client: {} {}: {}", request.method, request.url, e.what());
       outcome = HttpFailure{HttpFailure::Kind::kConnectionLost,
@@ -505,7 +527,12 @@ class BeastHttpClient final : public HttpClient {
     done(std::move(outcome));
   }
 
-  asio::awaitable<HttpOutcome> Run(const HttpRequest& request) {
+  // The request on an idle pooled connection to its host when there is one; on a fresh
+  // connection when there is none, or when the pooled one turns out stale and trying again is
+  // safe (WorthAFreshConnection).
+  template <class Outcome, class Result>
+  asio::awaitable<Outcome> Run(const HttpRequest& request, Try<Result> attempt,
+                               Finish<Outcome, Result> finish) {
     std::string url_error;
     const auto target = ParseTarget(request.url, url_error);
     if (!target) {
@@ -518,10 +545,12 @@ class BeastHttpClient final : public HttpClient {
     std::unique_ptr<Link> link =
         pool_->TakeIdle(PoolKey(*target), ContextOf(co_await asio::this_coro::executor));
     if (link) {
-      Attempt attempt = co_await Once(link, request, *target, deadline);
-      if (attempt.response) co_return Finish(std::move(attempt), *target, std::move(link));
-      if (!WorthAFreshConnection(request, *attempt.failure, attempt.nothing_received, deadline)) {
-        co_return *attempt.failure;
+      Result pooled = co_await (this->*attempt)(link, request, *target, deadline);
+      if (!pooled.failure) {
+        co_return co_await (this->*finish)(request, *target, std::move(link), std::move(pooled));
+      }
+      if (!WorthAFreshConnection(request, *pooled.failure, pooled.nothing_received, deadline)) {
+        co_return *pooled.failure;
       }
     }
     auto connected = co_await Connect(*target, deadline);
@@ -532,9 +561,11 @@ class BeastHttpClient final : public HttpClient {
       co_return std::move(*failure);
     }
     link = std::move(std::get<std::unique_ptr<Link>>(connected));
-    Attempt attempt = co_await Once(link, request, *target, deadline);
-    if (attempt.response) co_return Finish(std::move(attempt), *target, std::move(link));
-    co_return *attempt.failure;
+    Result fresh = co_await (this->*attempt)(link, request, *target, deadline);
+    if (!fresh.failure) {
+      co_return co_await (this->*finish)(request, *target, std::move(link), std::move(fresh));
+    }
+    co_return *fresh.failure;
   }
 
   // A pooled connection the server dropped just before we used it. When nothing came back and
@@ -547,11 +578,13 @@ class BeastHttpClient final : public HttpClient {
            SteadyClock::now() < deadline;
   }
 
-  HttpOutcome Finish(Attempt attempt, const Target& target, std::unique_ptr<Link> link) {
+  // A whole response is in: the connection goes back to the pool when it can be reused.
+  asio::awaitable<HttpOutcome> Complete(const HttpRequest& /*request*/, const Target& target,
+                                        std::unique_ptr<Link> link, Attempt attempt) {
     if (attempt.keep_alive && link->buffer.size() == 0) {
       pool_->GiveBack(PoolKey(target), std::move(link));
     }
-    return std::move(*attempt.response);
+    co_return std::move(*attempt.response);
   }
 
   // ---- Streamed responses ----
@@ -598,59 +631,10 @@ class BeastHttpClient final : public HttpClient {
     co_return co_await OpenOn(*link->plain, *link, request, target, deadline);
   }
 
-  asio::awaitable<void> ExchangeStreamed(HttpRequest request, HttpStreamedCallback done) {
-    HttpStreamedOutcome outcome =
-        HttpFailure{HttpFailure::Kind::kConnectionLost, "internal error", true};
-    try {
-      outcome = co_await RunStreamed(request);
-    } catch (const std::exception& e) {
-      spdlog::error("http client: {} {}: {}", request.method, request.url, e.what());
-      outcome = HttpFailure{HttpFailure::Kind::kConnectionLost,
-                            std::string("unexpected client error: ") + e.what(), true};
-    }
-    done(std::move(outcome));
-  }
-
-  asio::awaitable<HttpStreamedOutcome> RunStreamed(const HttpRequest& request) {
-    std::string url_error;
-    const auto target = ParseTarget(request.url, url_error);
-    if (!target) {
-      co_return HttpFailure{HttpFailure::Kind::kInvalidUrl,
-                            "invalid URL '" + request.url + "': " + url_error, false};
-    }
-    const auto timeout = request.timeout.count() > 0 ? request.timeout : options_.request_timeout;
-    const auto deadline = SteadyClock::now() + timeout;
-
-    std::unique_ptr<Link> link =
-        pool_->TakeIdle(PoolKey(*target), ContextOf(co_await asio::this_coro::executor));
-    if (link) {
-      Opened opened = co_await OpenOnce(link, request, *target, deadline);
-      if (opened.parser) {
-        co_return co_await Streamed(request, *target, std::move(link), std::move(opened.parser));
-      }
-      if (!WorthAFreshConnection(request, *opened.failure, opened.nothing_received, deadline)) {
-        co_return *opened.failure;
-      }
-    }
-    auto connected = co_await Connect(*target, deadline);
-    if (auto* failure = std::get_if<HttpFailure>(&connected)) {
-      if (failure->kind == HttpFailure::Kind::kConnect && SteadyClock::now() >= deadline) {
-        failure->kind = HttpFailure::Kind::kTimeout;
-      }
-      co_return std::move(*failure);
-    }
-    link = std::move(std::get<std::unique_ptr<Link>>(connected));
-    Opened opened = co_await OpenOnce(link, request, *target, deadline);
-    if (opened.parser) {
-      co_return co_await Streamed(request, *target, std::move(link), std::move(opened.parser));
-    }
-    co_return *opened.failure;
-  }
-
   // The head is in: the response with a body stream over `link`.
   asio::awaitable<HttpStreamedOutcome> Streamed(const HttpRequest& request, const Target& target,
-                                                std::unique_ptr<Link> link,
-                                                std::unique_ptr<StreamParser> parser) {
+                                                std::unique_ptr<Link> link, Opened opened) {
+    std::unique_ptr<StreamParser> parser = std::move(opened.parser);
     auto state = std::make_shared<BodyState>();
     state->executor = co_await asio::this_coro::executor;
     state->pool = pool_;
