@@ -7,6 +7,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
+#include <utility>
 
 namespace callgate::dialer {
 namespace {
@@ -21,6 +22,24 @@ bool IsValidSessionId(std::string_view id) {
 
 http::Response Invalid(std::string_view field, std::string message, std::string_view rid) {
   return http::ErrorResponse(400, "invalid_request", message, rid, {{"field", field}});
+}
+
+// The answer to a session the engine would not start: its HTTP status and error code.
+std::pair<int, std::string_view> StartErrorAnswer(conversation::StartError::Code code) {
+  using Code = conversation::StartError::Code;
+  switch (code) {
+    case Code::kInvalidRequest:
+      return {400, "invalid_request"};
+    case Code::kTooManySessions:
+      return {503, "too_many_sessions"};
+    case Code::kDeviceBusy:
+      return {409, "audio_device_busy"};
+    case Code::kDuplicateId:
+      return {409, "session_exists"};
+    case Code::kShuttingDown:
+      return {503, "shutting_down"};
+  }
+  return {400, "invalid_request"};
 }
 
 }  // namespace
@@ -173,28 +192,7 @@ void Dialer::Initiate(http::Request request, http::Responder responder) {
       std::lock_guard lock(shared_->mutex);
       shared_->running.erase(session_id);
     }
-    int status = 400;
-    std::string code = "invalid_request";
-    switch (error->code) {
-      case conversation::StartError::Code::kInvalidRequest:
-        break;
-      case conversation::StartError::Code::kTooManySessions:
-        status = 503;
-        code = "too_many_sessions";
-        break;
-      case conversation::StartError::Code::kDeviceBusy:
-        status = 409;
-        code = "audio_device_busy";
-        break;
-      case conversation::StartError::Code::kDuplicateId:
-        status = 409;
-        code = "session_exists";
-        break;
-      case conversation::StartError::Code::kShuttingDown:
-        status = 503;
-        code = "shutting_down";
-        break;
-    }
+    const auto [status, code] = StartErrorAnswer(error->code);
     responder.Send(http::ErrorResponse(status, code, error->message, rid));
     return;
   }

@@ -86,6 +86,7 @@ TEST(Dialer, ALiveSessionFromInitiationToAStoredTranscript) {
   auto duplicate = Initiate(gateway, R"({"session_id":"lead-42"})");
   ASSERT_TRUE(duplicate);
   EXPECT_EQ(duplicate->status, 409);
+  EXPECT_EQ(Json(duplicate->body).at("error").at("code").as_string(), "session_exists");
 
   // It becomes active, talks, and answers pings.
   ASSERT_TRUE(WaitFor(
