@@ -411,10 +411,13 @@ class DeviceStream {
   core::SystemTime last_progress_{};
 };
 
-class DeviceInput final : public AudioInput {
+// What a device input and a device output share: the stream's lifecycle and its health check
+// (a device that stopped calling back, or reported an error, fails the endpoint).
+template <class Direction>
+class DeviceEndpoint : public Direction {
  public:
-  DeviceInput(const DeviceOptions& options, const core::Clock& clock)
-      : stream_(true, options, clock) {}
+  DeviceEndpoint(bool input, const DeviceOptions& options, const core::Clock& clock)
+      : stream_(input, options, clock) {}
 
   std::optional<BackendError> Open(std::string_view name) { return stream_.Open(name); }
 
@@ -423,22 +426,32 @@ class DeviceInput final : public AudioInput {
   int sample_rate() const override { return stream_.rate(); }
 
   std::optional<BackendError> Start() override {
-    if (error()) return error();
-    if (auto error = stream_.Start()) return error;
-    started_ = true;
+    if (this->error()) return this->error();
+    if (auto failed = stream_.Start()) return failed;
+    this->started_ = true;
     return std::nullopt;
   }
   void Stop() override {
-    started_ = false;
+    this->started_ = false;
     stream_.Stop();
   }
 
   const std::optional<BackendError>& CheckHealth() override {
-    if (started_ && !error()) {
-      if (auto lost = stream_.Check()) Fail(std::move(*lost));
+    if (this->started_ && !this->error()) {
+      if (auto lost = stream_.Check()) this->Fail(std::move(*lost));
     }
-    return error();
+    return this->error();
   }
+
+ protected:
+  DeviceStream stream_;
+  std::uint64_t frames_ = 0;
+};
+
+class DeviceInput final : public DeviceEndpoint<AudioInput> {
+ public:
+  DeviceInput(const DeviceOptions& options, const core::Clock& clock)
+      : DeviceEndpoint(true, options, clock) {}
 
   std::size_t Read(std::span<std::int16_t> out) override {
     if (!started_ || CheckHealth()) return 0;
@@ -450,40 +463,12 @@ class DeviceInput final : public AudioInput {
   EndpointStats stats() const override {
     return {.frames = frames_, .overflow_frames = stream_.overflow_frames()};
   }
-
- private:
-  DeviceStream stream_;
-  std::uint64_t frames_ = 0;
 };
 
-class DeviceOutput final : public AudioOutput {
+class DeviceOutput final : public DeviceEndpoint<AudioOutput> {
  public:
   DeviceOutput(const DeviceOptions& options, const core::Clock& clock)
-      : stream_(false, options, clock) {}
-
-  std::optional<BackendError> Open(std::string_view name) { return stream_.Open(name); }
-
-  std::string_view kind() const override { return "device"; }
-  std::string Describe() const override { return stream_.Describe(); }
-  int sample_rate() const override { return stream_.rate(); }
-
-  std::optional<BackendError> Start() override {
-    if (error()) return error();
-    if (auto error = stream_.Start()) return error;
-    started_ = true;
-    return std::nullopt;
-  }
-  void Stop() override {
-    started_ = false;
-    stream_.Stop();
-  }
-
-  const std::optional<BackendError>& CheckHealth() override {
-    if (started_ && !error()) {
-      if (auto lost = stream_.Check()) Fail(std::move(*lost));
-    }
-    return error();
-  }
+      : DeviceEndpoint(false, options, clock) {}
 
   std::size_t WritableFrames() override {
     if (!started_ || CheckHealth()) return 0;
@@ -509,9 +494,7 @@ class DeviceOutput final : public AudioOutput {
   }
 
  private:
-  DeviceStream stream_;
   std::uint64_t dropped_ = 0;
-  std::uint64_t frames_ = 0;
 };
 
 }  // namespace
