@@ -9,6 +9,7 @@
 // BodyState shared by the consumer's BodyStream handle and the coroutine reading each chunk; the
 // pool, like the TLS context, is shared so that a stream may outlive the client.
 #include "upstream/http_client.hpp"
+#include "upstream/tls_client.hpp"
 #include "upstream/url_target.hpp"
 
 #include "net/runtime.hpp"
@@ -330,20 +331,7 @@ class BeastHttpClient final : public HttpClient {
         options_(std::move(options)),
         tls_context_(std::make_shared<ssl::context>(ssl::context::tls_client)),
         pool_(std::make_shared<Pool>(options_.idle_timeout, options_.max_idle_per_host)) {
-    tls_context_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                              ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                              ssl::context::no_tlsv1_1);
-    boost::system::error_code ec;
-    tls_context_->set_default_verify_paths(ec);
-    if (ec) spdlog::warn("http client: cannot load the system CA store: {}", ec.message());
-    if (!options_.ca_file.empty()) {
-      tls_context_->load_verify_file(options_.ca_file, ec);
-      if (ec) {
-        throw std::runtime_error("cannot load the CA bundle " + options_.ca_file + ": " +
-                                 ec.message());
-      }
-    }
-    tls_context_->set_verify_mode(ssl::verify_peer);
+    ConfigureClientTls(tls_context_->native_handle(), options_.ca_file, "http client");
   }
 
   ~BeastHttpClient() override { pool_->Clear(); }
@@ -398,23 +386,16 @@ class BeastHttpClient final : public HttpClient {
     stream.socket().set_option(tcp::no_delay(true));
     if (target.tls) {
       SSL* native = link->tls->native_handle();
-      boost::system::error_code address_ec;
-      asio::ip::make_address(target.host, address_ec);
-      // SSL_set_tlsext_host_name is a macro with an old-style cast; this is its expansion.
-      if (address_ec && SSL_ctrl(native, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-                                 const_cast<char*>(target.host.c_str())) != 1) {
-        co_return HttpFailure{HttpFailure::Kind::kTls, "cannot set SNI for " + target.host, false};
+      if (auto refused = PrepareClientTls(native, target.host); !refused.empty()) {
+        co_return HttpFailure{HttpFailure::Kind::kTls, std::move(refused), false};
       }
-      link->tls->set_verify_callback(ssl::host_name_verification(target.host));
       stream.expires_at(std::min(deadline, SteadyClock::now() + options_.connect_timeout));
       auto [handshake_ec] = co_await link->tls->async_handshake(ssl::stream_base::client, kTuple);
       if (handshake_ec) {
-        std::string reason = handshake_ec.message();
-        const long verify = SSL_get_verify_result(native);
-        if (verify != X509_V_OK)
-          reason += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
         co_return HttpFailure{HttpFailure::Kind::kTls,
-                              "TLS with " + target.host_header + " failed: " + reason, false};
+                              "TLS with " + target.host_header +
+                                  " failed: " + handshake_ec.message() + CertificateFailure(native),
+                              false};
       }
     }
     co_return std::move(link);

@@ -21,6 +21,7 @@
 #include "conversation/protocol.hpp"
 #include "conversation/ticker_group.hpp"
 #include "conversation/transport.hpp"
+#include "upstream/tls_client.hpp"
 #include "upstream/url_target.hpp"
 
 #include "net/runtime.hpp"
@@ -335,25 +336,15 @@ class WsTransport final : public Transport, public std::enable_shared_from_this<
     if constexpr (std::is_same_v<Ws, TlsWs>) {
       auto& tls = ws.next_layer();
       SSL* native = tls.native_handle();
-      boost::system::error_code address_ec;
-      asio::ip::make_address(target.host, address_ec);
-      // SSL_set_tlsext_host_name is a macro with an old-style cast; this is its expansion.
-      if (address_ec && SSL_ctrl(native, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-                                 const_cast<char*>(target.host.c_str())) != 1) {
-        info.error = "TLS with " + target.host_header + " failed: cannot set SNI";
+      if (auto refused = upstream::PrepareClientTls(native, target.host); !refused.empty()) {
+        info.error = "TLS with " + target.host_header + " failed: " + refused;
         Report(std::move(info));
         co_return;
       }
-      tls.set_verify_mode(ssl::verify_peer);
-      tls.set_verify_callback(ssl::host_name_verification(target.host));
       auto [handshake_ec] = co_await tls.async_handshake(ssl::stream_base::client, kTuple);
       if (handshake_ec || cancelled_ || timed_out_) {
-        std::string reason = Failure("TLS with " + target.host_header + " failed", handshake_ec);
-        const long verify = SSL_get_verify_result(native);
-        if (verify != X509_V_OK) {
-          reason += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
-        }
-        info.error = std::move(reason);
+        info.error = Failure("TLS with " + target.host_header + " failed", handshake_ec) +
+                     upstream::CertificateFailure(native);
         Report(std::move(info));
         co_return;
       }
@@ -576,20 +567,7 @@ class WsTransportFactory final : public TransportFactory {
                                               : 4 * std::max(1u, runtime.io_threads());
     for (unsigned i = 0; i < lanes; ++i)
       lanes_.push_back(std::make_shared<Lane>(runtime.next_context(), i, lanes));
-    tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                      ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-    boost::system::error_code ec;
-    tls_->set_default_verify_paths(ec);
-    if (ec)
-      spdlog::warn("conversation transport: cannot load the system CA store: {}", ec.message());
-    if (!options_.ca_file.empty()) {
-      tls_->load_verify_file(options_.ca_file, ec);
-      if (ec) {
-        throw std::runtime_error("cannot load the CA bundle " + options_.ca_file + ": " +
-                                 ec.message());
-      }
-    }
-    tls_->set_verify_mode(ssl::verify_peer);
+    upstream::ConfigureClientTls(tls_->native_handle(), options_.ca_file, "conversation transport");
   }
 
   std::shared_ptr<Transport> Create() override {

@@ -132,7 +132,7 @@ class RecordingFactory final : public TransportFactory {
   std::vector<std::shared_ptr<Wire>> wires_;
 };
 
-// An ElevenLabsApi whose GetSignedUrl answers only when told to.
+// An ElevenLabsApi whose GetSignedUrl answers only when told to, or at once with a fixed URL.
 class HeldApi final : public upstream::ElevenLabsApi {
  public:
   void OutboundCall(bool, json::object,
@@ -147,8 +147,18 @@ class HeldApi final : public upstream::ElevenLabsApi {
                             std::function<void(upstream::ApiResult<upstream::Audio>)>) override {}
   void GetSignedUrl(std::string,
                     std::function<void(upstream::ApiResult<std::string>)> done) override {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
+    if (!url_.empty()) {
+      const std::string url = url_;
+      lock.unlock();
+      done(url);
+      return;
+    }
     pending_.push_back(std::move(done));
+  }
+  void AnswerWith(std::string url) {
+    std::lock_guard lock(mutex_);
+    url_ = std::move(url);
   }
   std::size_t pending() const {
     std::lock_guard lock(mutex_);
@@ -167,6 +177,7 @@ class HeldApi final : public upstream::ElevenLabsApi {
  private:
   mutable std::mutex mutex_;
   std::vector<std::function<void(upstream::ApiResult<std::string>)>> pending_;
+  std::string url_;
 };
 
 // --- signal helpers -------------------------------------------------------------------------
@@ -277,7 +288,8 @@ void Append(std::vector<std::int16_t>& to, const std::vector<std::int16_t>& more
 
 class EngineTest : public ::testing::Test {
  protected:
-  void Serve(sim::ConversationServiceOptions service = {}, bool tls = false) {
+  void Serve(sim::ConversationServiceOptions service = {}, bool tls = false,
+             const std::string& subject_alt_name = "DNS:localhost,IP:127.0.0.1") {
     sim::SimOptions options;
     options.api_key = kKey;
     options.agents = sim::DefaultAgents();
@@ -309,7 +321,7 @@ class EngineTest : public ::testing::Test {
                                        .observer = simulator_->Observer()});
     http::ServerOptions server{.host = "127.0.0.1", .port = 0, .server_name = "uvicorn"};
     if (tls) {
-      cert_ = callgate::testing::MakeTestCertificate(dir_.path().string());
+      cert_ = callgate::testing::MakeTestCertificate(dir_.path().string(), subject_alt_name);
       ASSERT_FALSE(cert_.cert_file.empty()) << "openssl could not make a certificate";
       server.tls_cert_file = cert_.cert_file;
       server.tls_key_file = cert_.key_file;
@@ -898,6 +910,20 @@ TEST_F(EngineTest, AnUntrustedCertificateFailsTheConnection) {
   ASSERT_TRUE(stats.end_reason);
   EXPECT_EQ(stats.end_reason->code, "connect_failed");
   EXPECT_NE(stats.end_reason->detail.find("certificate"), std::string::npos)
+      << stats.end_reason->detail;
+}
+
+TEST_F(EngineTest, ACertificateForAnotherHostFailsTheConnection) {
+  // Trusted, but for other.example only, while the signed URL names localhost.
+  Serve({}, /*tls=*/true, "DNS:other.example");
+  HeldApi api;
+  api.AnswerWith("wss://localhost:" + std::to_string(served_->port()) +
+                 "/v1/convai/conversation?agent_id=agent_sim_default");
+  MakeEngine(Defaults(), kKey, {.ca_file = cert_.cert_file}, &api);
+  const auto stats = Run({.agent_id = "agent_sim_default"});
+  ASSERT_TRUE(stats.end_reason);
+  EXPECT_EQ(stats.end_reason->code, "connect_failed");
+  EXPECT_NE(stats.end_reason->detail.find("hostname mismatch"), std::string::npos)
       << stats.end_reason->detail;
 }
 
