@@ -99,35 +99,23 @@ std::int64_t UnixMillis(const core::Clock& clock) {
       .count();
 }
 
-std::string ColumnText(sqlite3_stmt* stmt, int column) {
-  const auto* text = sqlite3_column_text(stmt, column);
-  return text != nullptr ? std::string(reinterpret_cast<const char*>(text),
-                                       static_cast<std::size_t>(sqlite3_column_bytes(stmt, column)))
-                         : std::string();
-}
-
-std::optional<std::int64_t> ColumnOptionalInt(sqlite3_stmt* stmt, int column) {
-  if (sqlite3_column_type(stmt, column) == SQLITE_NULL) return std::nullopt;
-  return sqlite3_column_int64(stmt, column);
-}
-
 constexpr const char* kRecordColumns =
     "seq, event_id, type, conversation_id, agent_id, event_timestamp, received_at_ms, source,"
     " verification, payload_bytes, recording";
 
-EventRecord ReadRecord(sqlite3_stmt* stmt) {
+EventRecord ReadRecord(const store::Statement& row) {
   EventRecord record;
-  record.seq = sqlite3_column_int64(stmt, 0);
-  record.event_id = ColumnText(stmt, 1);
-  record.type = ColumnText(stmt, 2);
-  record.conversation_id = ColumnText(stmt, 3);
-  record.agent_id = ColumnText(stmt, 4);
-  record.event_timestamp = ColumnOptionalInt(stmt, 5);
-  record.received_at_ms = sqlite3_column_int64(stmt, 6);
-  record.source = ColumnText(stmt, 7);
-  record.verification = ColumnText(stmt, 8);
-  record.payload_bytes = sqlite3_column_int64(stmt, 9);
-  record.recording = ColumnText(stmt, 10);
+  record.seq = row.Int64(0);
+  record.event_id = row.Text(1);
+  record.type = row.Text(2);
+  record.conversation_id = row.Text(3);
+  record.agent_id = row.Text(4);
+  record.event_timestamp = row.OptionalInt64(5);
+  record.received_at_ms = row.Int64(6);
+  record.source = row.Text(7);
+  record.verification = row.Text(8);
+  record.payload_bytes = row.Int64(9);
+  record.recording = row.Text(10);
   return record;
 }
 
@@ -577,19 +565,16 @@ bool Inbox::List(EventFilter filter, std::string cursor, std::size_t limit, List
         if (filter.until_unix) sql += " AND received_at_ms < :until";
         if (before) sql += " AND seq < :before";
         sql += " ORDER BY seq DESC LIMIT :limit";
-        sqlite3_stmt* stmt = nullptr;
-        if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
-          const std::string error = sqlite3_errmsg(db);
-          sqlite3_finalize(stmt);
-          CallSafely(done, "a list callback", std::nullopt, error);
+        store::Statement query(db, sql);
+        if (!query.ok()) {
+          CallSafely(done, "a list callback", std::nullopt, query.error());
           return;
         }
         auto bind_text = [&](const char* name, const std::string& value) {
-          sqlite3_bind_text(stmt, sqlite3_bind_parameter_index(stmt, name), value.data(),
-                            static_cast<int>(value.size()), SQLITE_STATIC);
+          query.Bind(sqlite3_bind_parameter_index(query.get(), name), value);
         };
         auto bind_int = [&](const char* name, std::int64_t value) {
-          sqlite3_bind_int64(stmt, sqlite3_bind_parameter_index(stmt, name), value);
+          query.Bind(sqlite3_bind_parameter_index(query.get(), name), value);
         };
         if (!filter.type.empty()) bind_text(":type", filter.type);
         if (!filter.conversation_id.empty()) bind_text(":conversation", filter.conversation_id);
@@ -604,10 +589,9 @@ bool Inbox::List(EventFilter filter, std::string cursor, std::size_t limit, List
         bind_int(":limit", static_cast<std::int64_t>(limit) + 1);
         EventPage page;
         int rc = SQLITE_OK;
-        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-          page.events.push_back(ReadRecord(stmt));
-        const std::string error = rc == SQLITE_DONE ? std::string() : sqlite3_errmsg(db);
-        sqlite3_finalize(stmt);
+        while ((rc = query.Step()) == SQLITE_ROW)
+          page.events.push_back(ReadRecord(query));
+        const std::string error = rc == SQLITE_DONE ? std::string() : query.error();
         if (!error.empty()) {
           CallSafely(done, "a list callback", std::nullopt, error);
           return;
@@ -624,26 +608,21 @@ bool Inbox::Get(std::string event_id, GetCallback done) {
   return database_.Post([event_id = std::move(event_id), done = std::move(done)](sqlite3* db) {
     const std::string sql = std::string("SELECT ") + kRecordColumns +
                             ", payload FROM webhook_events WHERE event_id = ?1";
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
-      const std::string error = sqlite3_errmsg(db);
-      sqlite3_finalize(stmt);
-      CallSafely(done, "a get callback", std::nullopt, error);
+    store::Statement query(db, sql);
+    if (!query.ok()) {
+      CallSafely(done, "a get callback", std::nullopt, query.error());
       return;
     }
-    sqlite3_bind_text(stmt, 1, event_id.data(), static_cast<int>(event_id.size()), SQLITE_STATIC);
+    query.Bind(1, event_id);
     std::optional<EventRecord> record;
     std::string error;
-    const int rc = sqlite3_step(stmt);
+    const int rc = query.Step();
     if (rc == SQLITE_ROW) {
-      record = ReadRecord(stmt);
-      const auto* blob = static_cast<const char*>(sqlite3_column_blob(stmt, 11));
-      const int size = sqlite3_column_bytes(stmt, 11);
-      if (blob != nullptr) record->payload.assign(blob, static_cast<std::size_t>(size));
+      record = ReadRecord(query);
+      record->payload = query.Blob(11);
     } else if (rc != SQLITE_DONE) {
-      error = sqlite3_errmsg(db);
+      error = query.error();
     }
-    sqlite3_finalize(stmt);
     CallSafely(done, "a get callback", std::move(record), std::move(error));
   });
 }
