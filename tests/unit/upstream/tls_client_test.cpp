@@ -41,8 +41,7 @@ TEST(TlsClient, ACaBundleIsLoadedOrIsAClearError) {
     ConfigureClientTls(other.get(), missing, "test");
     ADD_FAILURE() << "a missing bundle was accepted";
   } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("cannot load the CA bundle " + missing),
-              std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("cannot load the CA bundle " + missing), std::string::npos)
         << e.what();
   }
 }
