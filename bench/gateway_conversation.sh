@@ -8,7 +8,8 @@
 # Usage: bench/gateway_conversation.sh [build/callgate]   (needs wrk: apt-get install wrk, and
 # bench/rate_load from the same build dir for the below-saturation part)
 # Env: CONNECTIONS (64), DURATION (10s), RATE_FRACTION (0.25) or RATE (req/s), RATE_RUNS (2),
-# RATE_SECONDS (DURATION).
+# RATE_SECONDS (DURATION), TRACE_DIR (writes <path>-<run>.txt there: each below-saturation
+# request's intended time and latency in ms, to see when the slow ones happen).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-build/callgate}
@@ -79,8 +80,10 @@ echo "below saturation: $rate req/s offered (open loop, ${RATE_FRACTION} of the 
   "unless RATE is set), $CONNECTIONS connections, ${RATE_SECONDS} s each, latencies in ms"
 rate_run() {  # label url header -> the RESULT line's fields
   local out
+  local trace=()
+  [ -n "${TRACE_DIR:-}" ] && trace=(--trace "$TRACE_DIR/$1-$i.txt")
   if ! out=$("$RATE_LOAD" --url "$2" -H "$3" --rate "$rate" --connections "$CONNECTIONS" \
-      --seconds "$RATE_SECONDS" --warmup 1 --label "$1"); then
+      --seconds "$RATE_SECONDS" --warmup 1 --label "$1" "${trace[@]}"); then
     echo "$out" >&2
     echo "rate_load failed (errors or unfinished requests)" >&2
     exit 1

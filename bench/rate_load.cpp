@@ -81,6 +81,7 @@ struct Options {
   double warmup = 1;
   double drain = 5;
   std::string label;
+  std::string trace;  // file for one "intended_ms latency_ms" line per counted request
 };
 
 [[noreturn]] void Usage(const std::string& error) {
@@ -88,7 +89,7 @@ struct Options {
                "rate_load: %s\n"
                "usage: rate_load --url http://HOST:PORT/path --rate REQ_PER_S\n"
                "         [-H 'Name: value']... [--connections 64] [--threads 1]\n"
-               "         [--seconds 10] [--warmup 1] [--drain 5] [--label L]\n",
+               "         [--seconds 10] [--warmup 1] [--drain 5] [--label L] [--trace FILE]\n",
                error.c_str());
   std::exit(2);
 }
@@ -115,6 +116,8 @@ Options ParseOptions(int argc, char** argv) {
       options.warmup = ParseNumber<double>(arg, value);
     } else if (arg == "--drain") {
       options.drain = ParseNumber<double>(arg, value);
+    } else if (arg == "--trace") {
+      options.trace = value;
     } else if (arg == "--label") {
       options.label = value;
     } else {
@@ -214,9 +217,10 @@ struct Connection {
 };
 
 struct Samples {
-  std::vector<Nanos> latency;  // intended -> answer
-  std::vector<Nanos> service;  // sent -> answer
-  std::vector<Nanos> lag;      // sent - intended, for requests sent on schedule
+  std::vector<Nanos> latency;                  // intended -> answer
+  std::vector<Nanos> service;                  // sent -> answer
+  std::vector<Nanos> lag;                      // sent - intended, for requests sent on schedule
+  std::vector<std::pair<Nanos, Nanos>> trace;  // (intended - window begin, latency) with --trace
   std::uint64_t ok = 0;
   std::uint64_t non_2xx = 0;
   std::uint64_t sent_late = 0;  // sent behind schedule because the connection was busy
@@ -234,8 +238,12 @@ struct Schedule {
 
 class Worker {
  public:
-  Worker(const std::string& request, std::vector<Connection> connections, const Schedule& schedule)
-      : request_(request), connections_(std::move(connections)), schedule_(schedule) {}
+  Worker(const std::string& request, std::vector<Connection> connections, const Schedule& schedule,
+         bool tracing)
+      : request_(request),
+        connections_(std::move(connections)),
+        schedule_(schedule),
+        tracing_(tracing) {}
 
   void Run() {
     epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
@@ -392,6 +400,10 @@ class Worker {
       ++samples_.ok;
       samples_.latency.push_back(done - c.current_intended);
       samples_.service.push_back(done - c.current_sent);
+      if (tracing_) {
+        samples_.trace.emplace_back(c.current_intended - schedule_.window_begin,
+                                    done - c.current_intended);
+      }
       if (c.current_sent - c.current_intended < schedule_.interval / 2) {
         samples_.lag.push_back(c.current_sent - c.current_intended);
       } else {
@@ -404,6 +416,7 @@ class Worker {
   const std::string& request_;
   std::vector<Connection> connections_;
   Schedule schedule_;
+  bool tracing_ = false;
   Samples samples_;
   int epoll_ = -1;
   int timer_ = -1;
@@ -448,7 +461,8 @@ int Run(const Options& options) {
     std::vector<Connection> mine;
     for (std::size_t i = t; i < all.size(); i += options.threads)
       mine.push_back(all[i]);
-    workers.push_back(std::make_unique<Worker>(request, std::move(mine), schedule));
+    workers.push_back(
+        std::make_unique<Worker>(request, std::move(mine), schedule, !options.trace.empty()));
   }
   std::vector<std::thread> threads;
   for (auto& worker : workers) {
@@ -471,6 +485,16 @@ int Run(const Options& options) {
     total.latency.insert(total.latency.end(), s.latency.begin(), s.latency.end());
     total.service.insert(total.service.end(), s.service.begin(), s.service.end());
     total.lag.insert(total.lag.end(), s.lag.begin(), s.lag.end());
+    total.trace.insert(total.trace.end(), s.trace.begin(), s.trace.end());
+  }
+  if (!options.trace.empty()) {  // in intended order, for looking at when the slow ones were
+    std::sort(total.trace.begin(), total.trace.end());
+    if (std::FILE* out = std::fopen(options.trace.c_str(), "w")) {
+      for (const auto& [at, latency] : total.trace)
+        std::fprintf(out, "%.3f %.3f\n", static_cast<double>(at) / 1e6,
+                     static_cast<double>(latency) / 1e6);
+      std::fclose(out);
+    }
   }
   std::sort(total.latency.begin(), total.latency.end());
   std::sort(total.service.begin(), total.service.end());
