@@ -9,7 +9,8 @@
 # bench/rate_load from the same build dir for the below-saturation part)
 # Env: CONNECTIONS (64), DURATION (10s), RATE_FRACTION (0.25) or RATE (req/s), RATE_RUNS (2),
 # RATE_SECONDS (DURATION), TRACE_DIR (writes <path>-<run>.txt there: each below-saturation
-# request's intended time and latency in ms, to see when the slow ones happen).
+# request's intended time and latency in ms, to see when the slow ones happen), SIM_IO_THREADS
+# (the simulator's I/O threads; default: one per core, like the gateway).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-build/callgate}
@@ -28,8 +29,10 @@ cleanup() {
 trap cleanup EXIT
 wait_port() { for _ in $(seq 200); do [ -s "$1" ] && break; sleep 0.05; done; cat "$1"; }
 
+sim_threads=()
+[ -n "${SIM_IO_THREADS:-}" ] && sim_threads=(--io-threads "$SIM_IO_THREADS")
 "$BIN" sim --port 0 --port-file "$work/sim.port" --api-key "$SIM_KEY" --log-level warning \
-  > "$work/sim.log" 2>&1 &
+  "${sim_threads[@]}" > "$work/sim.log" 2>&1 &
 pids+=($!)
 sim=http://127.0.0.1:$(wait_port "$work/sim.port")
 ELEVENLABS_BASE_URL=$sim ELEVENLABS_API_KEY=$SIM_KEY ELEVENLABS_AGENT_ID=agent_sim_default \
