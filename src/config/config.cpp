@@ -150,6 +150,20 @@ std::optional<ConfigError> ParseMilliseconds(std::string_view name, std::string_
   return std::nullopt;
 }
 
+// Milliseconds within [min, max]; `bound` explains a lower bound that depends on another
+// setting, e.g. " (AUDIO_JITTER_PREBUFFER_MS + 100)".
+std::optional<ConfigError> ParseMillisecondsIn(std::string_view name, std::string_view raw,
+                                               std::int64_t min, std::int64_t max,
+                                               std::chrono::milliseconds& out,
+                                               std::string_view bound = {}) {
+  if (auto error = ParseMilliseconds(name, raw, 0, out)) return error;
+  if (out.count() < min || out.count() > max) {
+    return Invalid(name, "must be from " + std::to_string(min) + std::string(bound) + " to " +
+                             std::to_string(max) + " milliseconds, got " + Quote(raw));
+  }
+  return std::nullopt;
+}
+
 std::optional<ConfigError> ParseBytes(std::string_view name, std::string_view raw,
                                       std::uint64_t max, std::size_t& out) {
   std::uint64_t value = 0;
@@ -625,33 +639,19 @@ constexpr std::array<Codec, 41> kCodecs = {{
      },
      [](const Config& c) { return c.audio_output.ToString(); }},
     {"AUDIO_CHUNK_MS",
-     [](std::string_view name, std::string_view raw, Config& c) -> std::optional<ConfigError> {
-       if (auto error = ParseMilliseconds(name, raw, 10, c.audio_chunk)) return error;
-       if (c.audio_chunk.count() > 1000) {
-         return Invalid(name, "must be from 10 to 1000 milliseconds, got " + Quote(raw));
-       }
-       return std::nullopt;
+     [](std::string_view name, std::string_view raw, Config& c) {
+       return ParseMillisecondsIn(name, raw, 10, 1000, c.audio_chunk);
      },
      [](const Config& c) { return Milliseconds(c.audio_chunk); }},
     {"AUDIO_JITTER_PREBUFFER_MS",
-     [](std::string_view name, std::string_view raw, Config& c) -> std::optional<ConfigError> {
-       if (auto error = ParseMilliseconds(name, raw, 0, c.audio_jitter_prebuffer)) return error;
-       if (c.audio_jitter_prebuffer.count() > 1000) {
-         return Invalid(name, "must be from 0 to 1000 milliseconds, got " + Quote(raw));
-       }
-       return std::nullopt;
+     [](std::string_view name, std::string_view raw, Config& c) {
+       return ParseMillisecondsIn(name, raw, 0, 1000, c.audio_jitter_prebuffer);
      },
      [](const Config& c) { return Milliseconds(c.audio_jitter_prebuffer); }},
     {"AUDIO_JITTER_MAX_MS",  // after the prebuffer, which it must exceed
-     [](std::string_view name, std::string_view raw, Config& c) -> std::optional<ConfigError> {
-       const auto least = c.audio_jitter_prebuffer.count() + 100;
-       if (auto error = ParseMilliseconds(name, raw, 0, c.audio_jitter_max)) return error;
-       if (c.audio_jitter_max.count() < least || c.audio_jitter_max.count() > 60'000) {
-         return Invalid(name, "must be from " + std::to_string(least) +
-                                  " (AUDIO_JITTER_PREBUFFER_MS + 100) to 60000 milliseconds, got " +
-                                  Quote(raw));
-       }
-       return std::nullopt;
+     [](std::string_view name, std::string_view raw, Config& c) {
+       return ParseMillisecondsIn(name, raw, c.audio_jitter_prebuffer.count() + 100, 60'000,
+                                  c.audio_jitter_max, " (AUDIO_JITTER_PREBUFFER_MS + 100)");
      },
      [](const Config& c) { return Milliseconds(c.audio_jitter_max); }},
     {"AUDIO_ECHO_CANCELLATION",
