@@ -11,7 +11,8 @@
 # Usage: bench/webhook_load.sh [build/callgate [path/to/webhook_load]]
 #   env: CONNECTIONS (64), DURATION (seconds, 10), WARMUP (1), THREADS (generator threads, 2),
 #        PERF_OUT (a file: `perf record` the gateway, per thread, during the load; then
-#        `perf report -i FILE --sort comm,sym`)
+#        `perf report -i FILE --sort comm,sym`), PERF_ARGS (more perf record options, e.g.
+#        "--call-graph dwarf")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-build/callgate}
@@ -66,7 +67,9 @@ cpu_before=$(cpu_ticks "$gw_pid")
 thread_ticks "$gw_pid" > "$work/threads.before"
 perf_pid=
 if [ -n "${PERF_OUT:-}" ]; then
-  perf record -F 999 -s -p "$gw_pid" -o "$PERF_OUT" -- sleep "$DURATION" > /dev/null 2>&1 &
+  # shellcheck disable=SC2086  # PERF_ARGS is a list of options, e.g. "--call-graph dwarf"
+  perf record -F 999 -s ${PERF_ARGS:-} -p "$gw_pid" -o "$PERF_OUT" -- sleep "$DURATION" \
+    > /dev/null 2>&1 &
   perf_pid=$!
 fi
 load "gateway (verify + parse + durable store)" "$work/gateway.out" \

@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <string>
 #include <string_view>
+#include <utility>
 
 // libFuzzer's entry point (declared here: -Wmissing-declarations).
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
@@ -79,7 +80,7 @@ void CheckVerify(std::string_view header, std::string_view body) {
 }
 
 void CheckEvent(std::string_view body) {
-  const webhook::EventResult result = webhook::ParseEvent(body);
+  webhook::EventResult result = webhook::ParseEvent(body);
   if (!result) {
     const webhook::EventError& error = result.error();
     if (error.code == "invalid_json") {
@@ -91,7 +92,7 @@ void CheckEvent(std::string_view body) {
     if (error.message.empty()) std::abort();
     return;
   }
-  const webhook::Event& event = *result;
+  webhook::Event& event = *result;
   if (event.type.empty()) std::abort();
   switch (event.kind) {
     case webhook::EventType::kPostCallTranscription:
@@ -116,7 +117,7 @@ void CheckEvent(std::string_view body) {
   stored.agent_id = event.agent_id;
   stored.event_timestamp = event.event_timestamp;
   stored.verification = "verified";
-  stored.event = std::make_shared<webhook::Event>(event);
+  stored.event = std::make_shared<webhook::Event>(std::move(event));  // Event is move-only
   const std::string banner =
       webhook::RenderBanner(stored, "", {.max_field_chars = 40, .max_message_chars = 80});
   for (char c : banner) {

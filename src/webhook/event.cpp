@@ -200,9 +200,10 @@ EventResult ParseEvent(std::string_view body) {
   // tree is hundreds of small blocks otherwise, and they are freed on the database thread.
   // A large body (an audio event's base64) gets the general allocator, so that the parts
   // erased after parsing do not stay allocated for the event's lifetime.
+  std::unique_ptr<boost::json::monotonic_resource> arena;
   if (body.size() <= kArenaBodyBytes) {
-    parser.reset(
-        boost::json::make_shared_resource<boost::json::monotonic_resource>(2 * body.size() + 1024));
+    arena = std::make_unique<boost::json::monotonic_resource>(2 * body.size() + 1024);
+    parser.reset(boost::json::storage_ptr(arena.get()));
   }
   boost::system::error_code ec;
   const std::size_t consumed = parser.write_some(body.data(), body.size(), ec);
@@ -322,6 +323,8 @@ EventResult ParseEvent(std::string_view body) {
     case EventType::kOther:
       break;
   }
+  // Only now: until here the arena must outlive `root`, a local declared after it.
+  event.arena = std::move(arena);
   return event;
 }
 

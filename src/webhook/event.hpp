@@ -16,10 +16,12 @@
 // left empty rather than refusing a delivery the sender signed.
 #pragma once
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
 #include <boost/system/result.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -67,10 +69,14 @@ struct Event {
   std::optional<std::int64_t> event_timestamp;
   std::string conversation_id;  // data.conversation_id; empty when absent
   std::string agent_id;         // data.agent_id; empty when absent
-  // As received (post_call_audio: without full_audio). For events of ordinary size it lives in
-  // a reference-counted arena of its own, freed with the last value using it. The arena is not
-  // thread-safe and a plain copy of a JSON value uses its source's storage, so copy out of
-  // `data` into the default storage: `boost::json::value(part, boost::json::storage_ptr())`.
+  // The arena `data` lives in, for events of ordinary size (null for larger ones). Declared
+  // before `data` so that it outlives it; not reference-counted, so that `data` goes without
+  // visiting its nodes (hundreds for a transcript) and the arena frees its one block. This
+  // makes Event move-only.
+  std::unique_ptr<boost::json::monotonic_resource> arena;
+  // As received (post_call_audio: without full_audio). The arena is not thread-safe and a plain
+  // copy of a JSON value uses its source's storage, so copy out of `data` into the default
+  // storage: `boost::json::value(part, boost::json::storage_ptr())`.
   boost::json::object data;
   std::optional<Audio> audio;                // kind == kPostCallAudio
   std::optional<InitiationFailure> failure;  // kind == kCallInitiationFailure
