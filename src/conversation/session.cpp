@@ -28,8 +28,6 @@ std::string NoToolMessage(std::string_view tool_name) {
 SessionMachine::SessionMachine(const core::Clock& clock, SessionMachineOptions options,
                                SessionIdentity identity)
     : clock_(clock),
-      max_tick_ms_(
-          static_cast<std::size_t>(std::max<std::int64_t>(1, options.max_tick_audio.count()))),
       options_(std::move(options)),
       identity_(std::move(identity)),
       start_time_(clock.Now()) {}
@@ -157,7 +155,6 @@ void SessionMachine::Handle(InitiationMetadata&& event, Actions& actions) {
     return;
   }
   input_format_ = *input;
-  input_bytes_per_second_ = input_format_->BytesPerSecond();
   output_format_ = *output;
   status_ = Status::kActive;
   actions.open_audio = true;
@@ -346,7 +343,9 @@ Actions SessionMachine::Tick(audio::backends::AudioInput& input,
   if (finished_ || !audio_) return actions;
   const auto scratch = Scratch();
   const auto budget = [&](int rate) {
-    return static_cast<std::size_t>(rate) * max_tick_ms_ / 1000;
+    return static_cast<std::size_t>(rate) *
+           static_cast<std::size_t>(std::max<std::int64_t>(1, options_.max_tick_audio.count())) /
+           1000;
   };
   // Playback first: the echo canceller must see what the speaker gets before the capture.
   std::size_t left = budget(output.sample_rate());
@@ -365,20 +364,19 @@ Actions SessionMachine::Tick(audio::backends::AudioInput& input,
   while (left > 0) {
     const std::size_t want = std::min(scratch.size(), left);
     const std::size_t m = input.Read(scratch.first(want));
-    if (m > 0 && sending) {
-      audio_->WriteCapture(scratch.first(m));
-      captured_frames_ += m;
-    }
+    if (m > 0 && sending) audio_->WriteCapture(scratch.first(m));
     left -= m;
     if (m < want) break;
   }
-  if (sending && input_bytes_per_second_ > 0) {
+  if (sending && input_format_) {
     // How far the chunks trail the capture just before this tick sends: the chunk being
-    // filled plus how long a complete chunk waited for its tick.
+    // filled plus how long a complete chunk waited for its tick. (The uplink counts the
+    // capture it was given, which is only while sending.)
+    const auto captured = audio_->uplink().stats().captured_samples;
     const double lag_ms =
-        1000.0 *
-        (static_cast<double>(captured_frames_) / static_cast<double>(capture_rate) -
-         static_cast<double>(chunked_bytes_) / static_cast<double>(input_bytes_per_second_));
+        1000.0 * (static_cast<double>(captured) / static_cast<double>(capture_rate) -
+                  static_cast<double>(chunked_bytes_) /
+                      static_cast<double>(input_format_->BytesPerSecond()));
     user_lag_max_ms_ = std::max(user_lag_max_ms_, lag_ms);
   }
   for (auto chunk = audio_->NextUserChunk(); !chunk.empty(); chunk = audio_->NextUserChunk()) {

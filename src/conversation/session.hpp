@@ -208,12 +208,9 @@ class SessionMachine {
   bool close_requested_ = false;
   bool finished_ = false;
   bool draining_ = false;  // after end_call (or the server's normal close)
-  std::size_t max_tick_ms_;
   std::unique_ptr<audio::pipeline::ConversationAudio> audio_;
-  std::size_t input_bytes_per_second_ = 0;  // of input_format_, once known
   std::uint64_t sent_bytes_ = 0;
-  std::uint64_t captured_frames_ = 0;  // input samples taken for sending (input rate)
-  std::uint64_t chunked_bytes_ = 0;    // user audio in chunks made (sent or dropped)
+  std::uint64_t chunked_bytes_ = 0;  // user audio in chunks made (sent or dropped)
   std::uint64_t user_chunks_sent_ = 0;
   double user_lag_max_ms_ = 0;
 

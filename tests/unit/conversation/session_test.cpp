@@ -414,28 +414,25 @@ TEST_F(SessionMachineTest, UserAudioIsSentInChunksOfTheConfiguredLength) {
 }
 
 TEST_F(SessionMachineTest, UserAudioLagIsTheChunkBeingFilledPlusTheWaitForItsTick) {
+  // A fresh active machine ticked `ticks` times, each tick capturing `per_tick` samples.
+  const auto ticked = [&](std::size_t per_tick, int ticks) {
+    auto& machine = Active();
+    for (int i = 0; i < ticks; ++i) {
+      input_.Queue(Ramp(per_tick, static_cast<std::int16_t>(i)));
+      Tick();
+    }
+    return machine.Stats();
+  };
   // 20 ms of capture per tick, 50 ms chunks: chunk 1 completes 10 ms before the third tick
   // sends it, so just before that tick 60 ms of capture are unsent (the most, every 5 ticks).
-  auto& machine = Active();
-  for (int i = 0; i < 10; ++i) {
-    input_.Queue(Ramp(kRate / 50, static_cast<std::int16_t>(i)));
-    Tick();
-  }
-  EXPECT_EQ(machine.Stats().user_chunks_sent, 4u);
-  EXPECT_NEAR(machine.Stats().user_audio_lag_max_ms, 60.0, 1e-6);
-  EXPECT_NEAR(StatsToJson(machine.Stats()).at("audio").at("user_lag_max_ms").as_double(), 60.0,
-              1e-6);
-}
-
-TEST_F(SessionMachineTest, UserAudioLagWithTicksAlignedToChunksIsOneChunk) {
+  const SessionStats twenty = ticked(kRate / 50, 10);
+  EXPECT_EQ(twenty.user_chunks_sent, 4u);
+  EXPECT_NEAR(twenty.user_audio_lag_max_ms, 60.0, 1e-6);
+  EXPECT_NEAR(StatsToJson(twenty).at("audio").at("user_lag_max_ms").as_double(), 60.0, 1e-6);
   // One chunk of capture per tick (ticks as long as the chunk): each tick sends what it read.
-  auto& machine = Active();
-  for (int i = 0; i < 6; ++i) {
-    input_.Queue(Ramp(kRate / 20, static_cast<std::int16_t>(i)));
-    Tick();
-  }
-  EXPECT_EQ(machine.Stats().user_chunks_sent, 6u);
-  EXPECT_NEAR(machine.Stats().user_audio_lag_max_ms, 50.0, 1e-6);
+  const SessionStats aligned = ticked(kRate / 20, 6);
+  EXPECT_EQ(aligned.user_chunks_sent, 6u);
+  EXPECT_NEAR(aligned.user_audio_lag_max_ms, 50.0, 1e-6);
 }
 
 TEST_F(SessionMachineTest, EndCallPlaysTheLastWordsOutThenEnds) {
