@@ -89,16 +89,23 @@ struct Forwarder::Impl : std::enable_shared_from_this<Impl> {
     }
     if (events.empty()) return;
     const std::int64_t now = UnixMillis(clock);
+    // The first failure's message: a later statement or the ROLLBACK would replace SQLite's.
+    std::string failure;
+    const auto run = [&failure](store::Statement& statement) {
+      if (statement.Run()) return true;
+      if (failure.empty()) failure = statement.error();
+      return false;
+    };
     bool ok = store::Exec(db, "BEGIN IMMEDIATE");
+    if (!ok) failure = sqlite3_errmsg(db);
     if (ok) {
       store::Statement insert(db, kInsertDelivery);
       for (const Queued& event : events) {
         for (const std::string& target : options.targets) {
-          ok = insert.Bind(1, event.seq)
-                   .Bind(2, target)
-                   .Bind(3, event.ordering_key)
-                   .Bind(4, now)
-                   .Run() &&
+          ok = run(insert.Bind(1, event.seq)
+                       .Bind(2, target)
+                       .Bind(3, event.ordering_key)
+                       .Bind(4, now)) &&
                ok;
         }
       }
@@ -109,16 +116,18 @@ struct Forwarder::Impl : std::enable_shared_from_this<Impl> {
       for (const Queued& event : events)
         highest = std::max(highest, event.seq);
       for (const std::string& target : options.targets) {
-        ok = watermark.Bind(1, highest).Bind(2, target).Run() && ok;
+        ok = run(watermark.Bind(1, highest).Bind(2, target)) && ok;
       }
-      if (!ok) spdlog::error("webhook forwarder: cannot queue deliveries: {}", insert.error());
-      ok = ok && store::Exec(db, "COMMIT");
+      if (ok && !store::Exec(db, "COMMIT")) {
+        ok = false;
+        failure = sqlite3_errmsg(db);
+      }
       if (!ok) store::Exec(db, "ROLLBACK");
     }
     if (!ok) {
       // Not lost: the watermark did not move, so Start() recreates these rows after a restart.
       spdlog::error("webhook forwarder: deliveries of {} events not queued: {}", events.size(),
-                    sqlite3_errmsg(db));
+                    failure);
     }
     Pump(db);
   }
