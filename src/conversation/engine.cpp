@@ -2,6 +2,7 @@
 
 #include "audio/backends/factory.hpp"
 #include "core/ids.hpp"
+#include "core/prefetch.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -373,8 +374,23 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     Apply(WithMachine(
         [&](SessionMachine& m) { return m.StartAudio(capture_rate, playback_rate, echo); }));
     if (machine_finished()) return;
-    auto self = shared_from_this();
-    transport_->StartTicker(options_.tick, [self] { self->Tick(); });
+    // The warmer holds this session for as long as the ticker, so the tick needs no shared_ptr
+    // of its own (see TickWarmer).
+    transport_->StartTicker(options_.tick, [this] { Tick(); },
+                            {&SessionImpl::Warm, shared_from_this()});
+  }
+
+  // The ticker's prefetching (TickerGroup::Warmer, which owns this object): this
+  // object's first lines and the machine's tick state, then the endpoints and the pipeline, then
+  // the pipeline's buffers. On the strand, like the tick.
+  static void Warm(const void* object, unsigned stage) {
+    const auto* self = static_cast<const SessionImpl*>(object);
+    if (stage == 0) core::PrefetchLines(self, 2 * core::kCacheLine);
+    if (stage == 1) {
+      core::PrefetchLines(self->input_.get(), 2 * core::kCacheLine);
+      core::PrefetchLines(self->output_.get(), 2 * core::kCacheLine);
+    }
+    self->machine_.Warm(stage);
   }
 
   void Tick() {

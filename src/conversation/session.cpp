@@ -1,5 +1,7 @@
 #include "conversation/session.hpp"
 
+#include "core/prefetch.hpp"
+
 #include <algorithm>
 #include <array>
 #include <span>
@@ -403,6 +405,27 @@ Actions SessionMachine::Tick(audio::backends::AudioInput& input,
     }
   }
   return actions;
+}
+
+void SessionMachine::Warm(unsigned stage) const {
+  switch (stage) {
+    case 0: {
+      // (Not &clock_: that is the clock's address, read from this object.)
+      const auto* first = reinterpret_cast<const char*>(&socket_open_);
+      const auto* end = reinterpret_cast<const char*>(&user_lag_max_ms_ + 1);
+      core::PrefetchLines(first, static_cast<std::size_t>(end - first));
+      core::Prefetch(&options_.max_tick_audio);
+      core::Prefetch(&input_format_);
+      core::Prefetch(&end_);
+      break;
+    }
+    case 1:
+      if (audio_) audio_->Warm(0);
+      break;
+    default:
+      if (audio_) audio_->Warm(1);
+      break;
+  }
 }
 
 void SessionMachine::BeginDrain(EndReason reason, Actions& actions) {

@@ -138,6 +138,10 @@ class SessionMachine {
   // One tick of the audio clock, in the pipeline's order: playback first, then capture, then
   // the user chunks to send; also notices endpoint errors and the end of a drain.
   Actions Tick(audio::backends::AudioInput& input, audio::backends::AudioOutput& output);
+  // Prefetches what Tick() touches in this object (stage 0), in the audio pipeline (stage 1) and
+  // in its buffers (stage 2): a ticker's warm stages (TickerGroup::Warmer). Reads nothing that
+  // stage 0 did not prefetch; changes nothing.
+  void Warm(unsigned stage) const;
 
   // The answer of the configured tool handler / its deadline passed.
   Actions ToolResult(const std::string& tool_call_id, std::string_view result, bool is_error);

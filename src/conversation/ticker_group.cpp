@@ -16,13 +16,15 @@ TickerGroup::TimePoint TickerGroup::FirstInstantAfter(const Entry& entry, TimePo
   return TimePoint(entry.offset + entry.period * (k + 1));
 }
 
-TickerGroup::Id TickerGroup::Add(Duration period, std::function<void()> tick, TimePoint now) {
+TickerGroup::Id TickerGroup::Add(Duration period, std::function<void()> tick, TimePoint now,
+                                 Warmer warmer) {
   Entry entry;
   entry.id = next_id_++;
   entry.period = std::max<Duration>(period, std::chrono::milliseconds(1));
   entry.offset = entry.period * slot_ / slots_;
   entry.due = FirstInstantAfter(entry, now);
   entry.tick = std::move(tick);
+  entry.warmer = std::move(warmer);
   const Id id = entry.id;
   ++live_;
   if (running_) {
@@ -60,11 +62,22 @@ std::size_t TickerGroup::RunDue(TimePoint now) {
     if (entry.removed || entry.due > now) continue;
     entry.due = FirstInstantAfter(entry, now);  // before the call: the tick may remove it
     ++ran;
+    WarmAhead(i, now);
     entries_[i].tick();
   }
   running_ = false;
   Sweep();
   return ran;
+}
+
+void TickerGroup::WarmAhead(std::size_t i, TimePoint now) const {
+  for (unsigned stage = 0; stage < kWarmStages; ++stage) {
+    const std::size_t j = i + kWarmStages - stage;
+    if (j >= entries_.size()) continue;
+    const Entry& ahead = entries_[j];
+    if (ahead.warmer.warm == nullptr || ahead.removed || ahead.due > now) continue;
+    ahead.warmer.warm(ahead.warmer.object.get(), stage);
+  }
 }
 
 void TickerGroup::Sweep() {

@@ -24,6 +24,8 @@
 #include <string>
 #include <string_view>
 
+#include "conversation/ticker_group.hpp"
+
 namespace callgate::net {
 class Runtime;
 }  // namespace callgate::net
@@ -91,7 +93,10 @@ class Transport {
   // followed by the next one on schedule (missed ticks are skipped, not bunched). Replaces any
   // previous ticker. The ticks of the transports of one lane share a timer and fire together,
   // so the first tick comes within one `period` (not exactly one period after this call).
-  virtual void StartTicker(std::chrono::milliseconds period, std::function<void()> tick) = 0;
+  // `warmer` (optional) prefetches the tick's memory while other tickers of the lane run
+  // (TickerGroup::Warmer).
+  virtual void StartTicker(std::chrono::milliseconds period, std::function<void()> tick,
+                           TickerGroup::Warmer warmer) = 0;
   virtual void StopTicker() = 0;
 
   // Any thread.

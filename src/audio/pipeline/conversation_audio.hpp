@@ -25,6 +25,7 @@
 #include "audio/pipeline/defaults.hpp"
 #include "audio/pipeline/downlink.hpp"
 #include "audio/pipeline/uplink.hpp"
+#include "core/prefetch.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -63,6 +64,17 @@ class ConversationAudio {
   // Fills `out` for the speaker and gives the same samples to the echo canceller.
   void ReadPlayback(std::span<std::int16_t> out);
   void DrainThen(std::function<void()> on_drained) { downlink_.DrainThen(std::move(on_drained)); }
+
+  // Prefetching ahead of a tick (conversation::TickerGroup::Warmer): stage 0 this object,
+  // stage 1 (which reads it) the buffers the tick reads and writes.
+  void Warm(unsigned stage) const {
+    if (stage == 0) {
+      core::PrefetchObject(this);
+      return;
+    }
+    uplink_.Warm();
+    downlink_.Warm();
+  }
 
   Uplink& uplink() { return uplink_; }
   Downlink& downlink() { return downlink_; }

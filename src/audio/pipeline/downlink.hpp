@@ -58,6 +58,8 @@ class Downlink {
   void DrainThen(std::function<void()> on_drained);
 
   const JitterBuffer& jitter() const { return jitter_; }
+  // Prefetches the buffered samples the next Read() touches.
+  void Warm() const { jitter_.Warm(); }
   const JitterBufferStats& stats() const { return jitter_.stats(); }
   const AudioFormat& format() const { return options_.format; }
   int playback_rate() const { return options_.playback_rate; }

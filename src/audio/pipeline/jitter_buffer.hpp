@@ -87,6 +87,8 @@ class JitterBuffer {
   bool playing() const { return playing_; }
   bool draining() const { return static_cast<bool>(on_drained_); }
   std::size_t buffered_samples() const { return fifo_.size(); }
+  // Prefetches the samples the next Read() and Push() touch.
+  void Warm() const { fifo_.Warm(); }
   std::chrono::microseconds buffered() const;
   std::optional<std::int64_t> last_interrupt_id() const { return last_interrupt_id_; }
   const JitterBufferStats& stats() const { return stats_; }

@@ -11,6 +11,8 @@
 #include <span>
 #include <vector>
 
+#include "core/prefetch.hpp"
+
 namespace callgate::audio::pipeline {
 
 class SampleFifo {
@@ -52,6 +54,12 @@ class SampleFifo {
   }
 
   void Clear() { Discard(size_); }
+
+  // Prefetches where the next Pop() starts reading and the next Push() starts writing.
+  void Warm() const {
+    core::Prefetch(buffer_.data() + head_);
+    core::Prefetch(buffer_.data() + ((head_ + size_) & (buffer_.size() - 1)));
+  }
 
  private:
   void Grow(std::size_t needed) {

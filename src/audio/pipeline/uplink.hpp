@@ -31,6 +31,7 @@
 #include "audio/pipeline/defaults.hpp"
 #include "audio/pipeline/echo_canceller.hpp"
 #include "audio/resampler.hpp"
+#include "core/prefetch.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -75,6 +76,8 @@ class Uplink {
   const AudioFormat& format() const { return options_.format; }
   const UplinkStats& stats() const { return stats_; }
   const EchoCanceller* echo_canceller() const { return echo_ ? &*echo_ : nullptr; }
+  // Prefetches where the next Write() appends its bytes.
+  void Warm() const { core::Prefetch(bytes_.data() + bytes_.size()); }
 
  private:
   void Encode(std::span<const std::int16_t> samples);

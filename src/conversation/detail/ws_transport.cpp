@@ -113,8 +113,10 @@ class Lane final : public std::enable_shared_from_this<Lane> {
   const Strand& strand() const { return strand_; }
 
   // Strand only.
-  TickerGroup::Id AddTicker(std::chrono::milliseconds period, std::function<void()> tick) {
-    const auto id = group_.Add(period, std::move(tick), std::chrono::steady_clock::now());
+  TickerGroup::Id AddTicker(std::chrono::milliseconds period, std::function<void()> tick,
+                            TickerGroup::Warmer warmer) {
+    const auto id =
+        group_.Add(period, std::move(tick), std::chrono::steady_clock::now(), std::move(warmer));
     Arm();
     return id;
   }
@@ -197,10 +199,11 @@ class WsTransport final : public Transport, public std::enable_shared_from_this<
 
   // The lane's group calls the tick; the group destroys a removed callback only after its
   // round, so a tick may stop or replace its own ticker.
-  void StartTicker(std::chrono::milliseconds period, std::function<void()> tick) override {
+  void StartTicker(std::chrono::milliseconds period, std::function<void()> tick,
+                   TickerGroup::Warmer warmer) override {
     StopTicker();
     if (shut_down_) return;
-    ticker_id_ = lane_->AddTicker(period, std::move(tick));
+    ticker_id_ = lane_->AddTicker(period, std::move(tick), std::move(warmer));
   }
 
   std::chrono::steady_clock::time_point received_at() const override { return received_at_; }

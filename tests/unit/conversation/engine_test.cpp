@@ -91,8 +91,9 @@ class RecordingTransport final : public Transport {
   void Close(std::uint16_t code, std::string reason) override {
     inner_->Close(code, std::move(reason));
   }
-  void StartTicker(std::chrono::milliseconds period, std::function<void()> tick) override {
-    inner_->StartTicker(period, std::move(tick));
+  void StartTicker(std::chrono::milliseconds period, std::function<void()> tick,
+                   TickerGroup::Warmer warmer) override {
+    inner_->StartTicker(period, std::move(tick), std::move(warmer));
   }
   void StopTicker() override { inner_->StopTicker(); }
   std::chrono::steady_clock::time_point received_at() const override {
@@ -572,13 +573,17 @@ TEST_F(EngineTest, TransportsOfOneLaneShareItsTickAndMayStopOrReplaceTheirTicker
   for (std::size_t i = 0; i < kTransports; ++i) {
     Transport* transport = transports[i].get();
     transport->Post([&ticks, &replacement_ticks, i, transport] {
-      transport->StartTicker(5ms, [&ticks, &replacement_ticks, i, transport] {
-        const int n = ++ticks[i];
-        if (i == 1 && n == 3) transport->StopTicker();  // stops itself from inside its tick
-        if (i == 2 && n == 3) {                         // replaces itself
-          transport->StartTicker(5ms, [&replacement_ticks] { ++replacement_ticks; });
-        }
-      });
+      transport->StartTicker(5ms,
+                             [&ticks, &replacement_ticks, i, transport] {
+                               const int n = ++ticks[i];
+                               if (i == 1 && n == 3)
+                                 transport->StopTicker();  // stops itself from inside its tick
+                               if (i == 2 && n == 3) {     // replaces itself
+                                 transport->StartTicker(
+                                     5ms, [&replacement_ticks] { ++replacement_ticks; }, {});
+                               }
+                             },
+                             {});
     });
   }
   ASSERT_TRUE(callgate::testing::WaitFor(

@@ -216,5 +216,75 @@ TEST(TickerGroupTest, ClockNearItsEpoch) {
   EXPECT_EQ(*group.NextDue(), TimePoint(-std::chrono::milliseconds(30)));
 }
 
+// The warm stages of a round: a log of "tick <name>" and "warm <name> <stage>" lines.
+struct WarmLog {
+  std::vector<std::string> lines;
+};
+
+struct Warmed {
+  WarmLog* log;
+  std::string name;
+};
+
+void WarmInto(const void* object, unsigned stage) {
+  const auto* warmed = static_cast<const Warmed*>(object);
+  warmed->log->lines.push_back("warm " + warmed->name + " " + std::to_string(stage));
+}
+
+TickerGroup::Id AddWarmed(TickerGroup& group, WarmLog& log, const std::string& name,
+                          std::chrono::milliseconds period, TimePoint now) {
+  return group.Add(period, [&log, name] { log.lines.push_back("tick " + name); }, now,
+                   {&WarmInto, std::make_shared<Warmed>(Warmed{&log, name})});
+}
+
+TEST(TickerGroupTest, WarmStagesRunAheadOfEachTickInOrder) {
+  static_assert(TickerGroup::kWarmStages == 3);
+  TickerGroup group;
+  WarmLog log;
+  for (const char* name : {"a", "b", "c", "d", "e"})
+    AddWarmed(group, log, name, 20ms, At(0ms));
+  EXPECT_EQ(group.RunDue(At(20ms)), 5u);
+  // While ticker i runs (just before its tick), stage 2 of i+1, 1 of i+2 and 0 of i+3.
+  const std::vector<std::string> expected{"warm d 0", "warm c 1", "warm b 2", "tick a",  //
+                                          "warm e 0", "warm d 1", "warm c 2", "tick b",  //
+                                          "warm e 1", "warm d 2", "tick c",              //
+                                          "warm e 2", "tick d",                          //
+                                          "tick e"};
+  EXPECT_EQ(log.lines, expected);
+}
+
+TEST(TickerGroupTest, TickersNotDueOrRemovedAreNotWarmed) {
+  TickerGroup group;
+  WarmLog log;
+  AddWarmed(group, log, "a", 20ms, At(0ms));
+  AddWarmed(group, log, "slow", 100ms, At(0ms));  // due at 100 ms only
+  const auto gone = AddWarmed(group, log, "gone", 20ms, At(0ms));
+  group.Add(
+      20ms, [&] { log.lines.push_back("tick plain"); }, At(0ms));  // no warmer
+  ASSERT_TRUE(group.Remove(gone));
+  EXPECT_EQ(group.RunDue(At(20ms)), 2u);
+  EXPECT_EQ(log.lines, (std::vector<std::string>{"tick a", "tick plain"}));
+}
+
+TEST(TickerGroupTest, TheGroupHoldsTheWarmedObjectUntilTheTickerIsGone) {
+  TickerGroup group;
+  auto object = std::make_shared<int>(7);
+  std::weak_ptr<int> watch = object;
+  int ticks = 0;
+  const int* raw = object.get();
+  TickerGroup::Id id = 0;
+  id = group.Add(20ms,
+                 [&] {
+                   ticks += *raw;     // the plain pointer stays valid while the ticker exists,
+                   group.Remove(id);  // even once the tick removed itself during its round
+                   EXPECT_FALSE(watch.expired());
+                 },
+                 At(0ms), {[](const void*, unsigned) {}, std::move(object)});
+  EXPECT_FALSE(watch.expired());
+  EXPECT_EQ(group.RunDue(At(20ms)), 1u);
+  EXPECT_EQ(ticks, 7);
+  EXPECT_TRUE(watch.expired());  // released with the callback, after the round
+}
+
 }  // namespace
 }  // namespace callgate::conversation
