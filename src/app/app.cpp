@@ -2,6 +2,7 @@
 
 #include "app/adapters.hpp"
 #include "app/build_info.hpp"
+#include "app/component_metrics.hpp"
 #include "app/listen.hpp"
 #include "app/system_routes.hpp"
 #include "audio/backends/monotonic_clock.hpp"
@@ -235,6 +236,12 @@ int Serve(const config::Config& config, const ServeOptions& options) {
                                {.default_agent_id = config.elevenlabs_agent_id,
                                 .input = *input_spec,
                                 .output = *output_spec});
+
+  AddComponentMetrics(registry, {.inbox = *inbox,
+                                 .reconciler = reconciler_owner.get(),
+                                 .refresher = refresher,
+                                 .engine = engine,
+                                 .database = *database});
 
   http::Router router;
   AddSystemRoutes(router, registry, *database);

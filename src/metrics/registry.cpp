@@ -40,6 +40,10 @@ std::string LabelText(const std::vector<std::string>& names, const Labels& value
 
 std::string FormatDouble(double value) {
   if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  // Whole numbers (collected counters) in full: %.9g would round 1234567891 to 1.23456789e+09.
+  if (std::nearbyint(value) == value && std::fabs(value) < 9.0e15) {
+    return std::to_string(static_cast<long long>(value));
+  }
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.9g", value);
   return buf;
@@ -153,7 +157,34 @@ void Registry::AddInfo(std::string name, std::string help,
   infos_.emplace_back(std::move(name), std::move(text));
 }
 
+void Registry::AddCollected(std::string name, std::string help, Kind kind,
+                            std::vector<std::string> label_names,
+                            std::function<std::vector<Sample>()> collect) {
+  auto collected = std::make_shared<const Collected>(Collected{
+      std::move(name), std::move(help), kind, std::move(label_names), std::move(collect)});
+  std::lock_guard lock(mutex_);
+  collected_.push_back(std::move(collected));
+}
+
 std::string Registry::Render() const {
+  std::string out = RenderOwned();
+  std::vector<std::shared_ptr<const Collected>> collected;
+  {
+    std::lock_guard lock(mutex_);
+    collected = collected_;
+  }
+  for (const auto& family : collected) {
+    out += "# HELP " + family->name + " " + family->help + "\n";
+    out += "# TYPE " + family->name + (family->kind == Kind::kCounter ? " counter\n" : " gauge\n");
+    for (const Sample& sample : family->collect()) {
+      out += family->name + LabelText(family->label_names, sample.labels) + " " +
+             FormatDouble(sample.value) + "\n";
+    }
+  }
+  return out;
+}
+
+std::string Registry::RenderOwned() const {
   std::lock_guard lock(mutex_);
   std::string out;
   for (const auto& [name, text] : infos_)

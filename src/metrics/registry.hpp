@@ -4,10 +4,13 @@
 // Families are created at start-up (by the composition root or a component's constructor) and
 // live as long as the registry. Updating a metric is thread-safe and lock-free once the labelled
 // child exists; looking a child up takes a mutex, so hot paths keep the child pointer.
+// Components that keep counts of their own (the webhook inbox, the session engine) are read at
+// rendering time instead, through AddCollected: nothing to update on their hot paths.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -84,6 +87,14 @@ class Family {
   std::map<Labels, std::unique_ptr<Metric>> children_;
 };
 
+// One value of a collected family (Registry::AddCollected).
+struct Sample {
+  Labels labels;  // in the family's label-name order
+  double value = 0;
+};
+
+enum class Kind { kCounter, kGauge };
+
 class Registry {
  public:
   Family<Counter>& AddCounter(std::string name, std::string help, std::vector<std::string> labels);
@@ -94,14 +105,32 @@ class Registry {
   void AddInfo(std::string name, std::string help,
                std::vector<std::pair<std::string, std::string>> labels);
 
+  // A family whose samples `collect` returns at each Render(), called on the rendering thread
+  // without the registry's lock held (it may take the component's own). What it reads must
+  // outlive the rendering: the composition root registers components that outlive the server.
+  void AddCollected(std::string name, std::string help, Kind kind,
+                    std::vector<std::string> label_names,
+                    std::function<std::vector<Sample>()> collect);
+
   std::string Render() const;
 
  private:
+  std::string RenderOwned() const;  // everything but the collected families
+
+  struct Collected {
+    std::string name;
+    std::string help;
+    Kind kind;
+    std::vector<std::string> label_names;
+    std::function<std::vector<Sample>()> collect;
+  };
+
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<Family<Counter>>> counters_;
   std::vector<std::unique_ptr<Family<Gauge>>> gauges_;
   std::vector<std::unique_ptr<Family<Histogram>>> histograms_;
   std::vector<std::pair<std::string, std::string>> infos_;  // rendered text per info metric
+  std::vector<std::shared_ptr<const Collected>> collected_;
 };
 
 // Latency buckets in seconds, from 100 µs to 10 s.

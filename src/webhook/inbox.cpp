@@ -637,7 +637,9 @@ std::optional<std::filesystem::path> Inbox::RecordingPath(std::string_view conve
 
 InboxStats Inbox::stats() const {
   std::lock_guard lock(mutex_);
-  return stats_;
+  InboxStats stats = stats_;
+  stats.waiting = reserved_events_;
+  return stats;
 }
 
 void Inbox::Stop() {

@@ -143,6 +143,7 @@ struct InboxStats {
   std::uint64_t failed = 0;
   std::uint64_t batches = 0;
   std::uint64_t largest_batch = 0;
+  std::uint64_t waiting = 0;  // now: accepted and not yet answered (being stored)
 };
 
 struct InboxOptions {

@@ -125,6 +125,15 @@ TEST(WebhookEndToEnd, ASimulatedCallsSignedWebhooksCompleteTheLedgerAndServeTheA
   // The terminal banner was printed.
   EXPECT_NE(gateway.Output().find("ElevenLabs webhook: post_call_transcription"),
             std::string::npos);
+  // The inbox's counts are on /metrics, read from the inbox itself.
+  auto metrics = Get(gateway.port(), "/metrics");
+  ASSERT_TRUE(metrics && metrics->status == 200);
+  for (const char* line :
+       {"\ncallgate_webhook_events_total{result=\"stored\"} 2\n",
+        "\ncallgate_webhook_events_total{result=\"duplicate\"} 0\n",
+        "\ncallgate_webhook_events_waiting 0\n", "\ncallgate_sessions_active 0\n"}) {
+    EXPECT_NE(metrics->body.find(line), std::string::npos) << line << " in\n" << metrics->body;
+  }
 }
 
 TEST(WebhookEndToEnd, AWithheldWebhookIsReconciledFromTheApi) {
@@ -151,6 +160,14 @@ TEST(WebhookEndToEnd, AWithheldWebhookIsReconciledFromTheApi) {
     if (d.at("outcome").as_string() == "withheld") ++withheld;
   }
   EXPECT_EQ(withheld, 2) << "the webhooks really were never sent";
+  auto metrics = Get(gateway.port(), "/metrics");
+  ASSERT_TRUE(metrics && metrics->status == 200);
+  for (const char* line :
+       {"\ncallgate_webhook_reconciliations_total{result=\"reconciled\"} 1\n",
+        "\ncallgate_webhook_reconciliations_total{result=\"audio_reconciled\"} 1\n",
+        "\ncallgate_webhook_events_total{result=\"stored\"} 2\n"}) {
+    EXPECT_NE(metrics->body.find(line), std::string::npos) << line << " in\n" << metrics->body;
+  }
   // The ledger is complete, with the transcript.
   auto calls = Get(gateway.port(), "/api/calls?status=done");
   ASSERT_TRUE(calls && calls->status == 200);

@@ -66,5 +66,43 @@ TEST(Registry, ConcurrentIncrementsAreNotLost) {
   EXPECT_EQ(family.WithLabels({"same"}).Value(), 40000u);
 }
 
+TEST(Registry, CollectedFamiliesAreReadAtEachRender) {
+  Registry registry;
+  std::uint64_t stored = 3;
+  double pending = 0.5;
+  registry.AddCollected("x_events_total", "Events by result", Kind::kCounter, {"result"}, [&] {
+    return std::vector<Sample>{{{"stored"}, static_cast<double>(stored)}, {{"busy"}, 0}};
+  });
+  registry.AddCollected("x_pending", "Pending", Kind::kGauge, {}, [&] {
+    return std::vector<Sample>{{{}, pending}};
+  });
+  std::string text = registry.Render();
+  EXPECT_NE(text.find("# HELP x_events_total Events by result\n# TYPE x_events_total counter\n"
+                      "x_events_total{result=\"stored\"} 3\nx_events_total{result=\"busy\"} 0\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("# TYPE x_pending gauge\nx_pending 0.5\n"), std::string::npos) << text;
+  stored = 1'234'567'891;  // whole numbers in full, not rounded to 9 digits
+  pending = 2;
+  text = registry.Render();
+  EXPECT_NE(text.find("x_events_total{result=\"stored\"} 1234567891\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nx_pending 2\n"), std::string::npos) << text;
+}
+
+TEST(Registry, ACollectorMayUseTheRegistry) {
+  // Called without the registry's lock: a collector that takes it (here, by adding a family)
+  // must not deadlock.
+  Registry registry;
+  int calls = 0;
+  registry.AddCollected("x_inner", "Inner", Kind::kGauge, {}, [&] {
+    if (++calls == 1) registry.AddGauge("x_added", "Added by the collector", {});
+    return std::vector<Sample>{{{}, 1}};
+  });
+  const std::string text = registry.Render();
+  EXPECT_EQ(calls, 1);
+  EXPECT_NE(text.find("\nx_inner 1\n"), std::string::npos) << text;
+  EXPECT_NE(registry.Render().find("\nx_added 0\n"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace callgate::metrics

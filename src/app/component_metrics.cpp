@@ -1,0 +1,108 @@
+#include "app/component_metrics.hpp"
+
+#include "calls/refresher.hpp"
+#include "conversation/engine.hpp"
+#include "metrics/registry.hpp"
+#include "store/database.hpp"
+#include "webhook/inbox.hpp"
+#include "webhook/reconciler.hpp"
+
+#include <chrono>
+#include <vector>
+
+namespace callgate::app {
+namespace {
+
+using metrics::Kind;
+using metrics::Sample;
+
+double Seconds(std::chrono::nanoseconds value) {
+  return std::chrono::duration<double>(value).count();
+}
+
+double Count(std::uint64_t value) {
+  return static_cast<double>(value);
+}
+
+}  // namespace
+
+void AddComponentMetrics(metrics::Registry& registry, const Components& components) {
+  const webhook::Inbox& inbox = components.inbox;
+  registry.AddCollected(
+      "callgate_webhook_events_total",
+      "Post-call webhook deliveries by outcome: stored (on disk before the 200), duplicate "
+      "(already stored: 200, not stored again), busy (503), failed (500)",
+      Kind::kCounter, {"result"}, [&inbox] {
+        const webhook::InboxStats stats = inbox.stats();
+        return std::vector<Sample>{{{"stored"}, Count(stats.stored)},
+                                   {{"duplicate"}, Count(stats.duplicates)},
+                                   {{"busy"}, Count(stats.busy)},
+                                   {{"failed"}, Count(stats.failed)}};
+      });
+  registry.AddCollected("callgate_webhook_commits_total",
+                        "Database transactions that stored webhook events (group commits)",
+                        Kind::kCounter, {}, [&inbox] {
+                          return std::vector<Sample>{{{}, Count(inbox.stats().batches)}};
+                        });
+  registry.AddCollected("callgate_webhook_events_waiting",
+                        "Webhook deliveries accepted and not yet answered (being stored)",
+                        Kind::kGauge, {}, [&inbox] {
+                          return std::vector<Sample>{{{}, Count(inbox.stats().waiting)}};
+                        });
+  if (const webhook::Reconciler* reconciler = components.reconciler) {
+    registry.AddCollected(
+        "callgate_webhook_reconciliations_total",
+        "Ended calls checked for a missing post-call webhook, by outcome: already_delivered, "
+        "reconciled (the transcription fetched and stored), audio_reconciled, failed",
+        Kind::kCounter, {"result"}, [reconciler] {
+          const webhook::ReconcilerStats stats = reconciler->stats();
+          return std::vector<Sample>{{{"already_delivered"}, Count(stats.already_delivered)},
+                                     {{"reconciled"}, Count(stats.reconciled)},
+                                     {{"audio_reconciled"}, Count(stats.audio_reconciled)},
+                                     {{"failed"}, Count(stats.failed)}};
+        });
+  }
+
+  const calls::StatusRefresher& refresher = components.refresher;
+  registry.AddCollected("callgate_calls_followed",
+                        "Placed calls whose status is being refreshed from ElevenLabs now",
+                        Kind::kGauge, {}, [&refresher] {
+                          return std::vector<Sample>{{{}, Count(refresher.stats().tracked)}};
+                        });
+  registry.AddCollected(
+      "callgate_call_status_fetches_total",
+      "Conversation status fetches of the call refresher, by outcome (ok, error)",
+      Kind::kCounter, {"result"}, [&refresher] {
+        const calls::RefresherStats stats = refresher.stats();
+        return std::vector<Sample>{{{"ok"}, Count(stats.fetches)},
+                                   {{"error"}, Count(stats.fetch_errors)}};
+      });
+
+  const conversation::Engine& engine = components.engine;
+  registry.AddCollected("callgate_sessions_active",
+                        "Live conversations (dialer sessions) running now", Kind::kGauge, {},
+                        [&engine] { return std::vector<Sample>{{{}, Count(engine.active())}}; });
+  registry.AddCollected(
+      "callgate_session_audio_event_seconds",
+      "From an agent audio event read off the WebSocket to its samples in the playback "
+      "buffer, over all sessions: quantiles (upper bounds of their histogram buckets; 1 is the max)",
+      Kind::kGauge, {"quantile"}, [&engine] {
+        const conversation::LatencySummary latency = engine.audio_event_latency();
+        return std::vector<Sample>{{{"0.5"}, Seconds(latency.p50)},
+                                   {{"0.99"}, Seconds(latency.p99)},
+                                   {{"1"}, Seconds(latency.max)}};
+      });
+
+  const store::Database& database = components.database;
+  registry.AddCollected(
+      "callgate_database_checkpoints_total",
+      "SQLite WAL checkpoints: background (its own thread) or forced (inside a commit, when "
+      "the WAL grew past its bound)",
+      Kind::kCounter, {"where"}, [&database] {
+        const store::Database::CheckpointStats stats = database.checkpoint_stats();
+        return std::vector<Sample>{{{"background"}, Count(stats.background)},
+                                   {{"forced"}, Count(stats.forced)}};
+      });
+}
+
+}  // namespace callgate::app
