@@ -69,23 +69,25 @@ void AddComponentMetrics(metrics::Registry& registry, const Components& componen
                         Kind::kGauge, {}, [&refresher] {
                           return std::vector<Sample>{{{}, Count(refresher.stats().tracked)}};
                         });
-  registry.AddCollected(
-      "callgate_call_status_fetches_total",
-      "Conversation status fetches of the call refresher, by outcome (ok, error)",
-      Kind::kCounter, {"result"}, [&refresher] {
-        const calls::RefresherStats stats = refresher.stats();
-        return std::vector<Sample>{{{"ok"}, Count(stats.fetches)},
-                                   {{"error"}, Count(stats.fetch_errors)}};
-      });
+  registry.AddCollected("callgate_call_status_fetches_total",
+                        "Conversation status fetches of the call refresher, by outcome (ok, error)",
+                        Kind::kCounter, {"result"}, [&refresher] {
+                          const calls::RefresherStats stats = refresher.stats();
+                          return std::vector<Sample>{{{"ok"}, Count(stats.fetches)},
+                                                     {{"error"}, Count(stats.fetch_errors)}};
+                        });
 
   const conversation::Engine& engine = components.engine;
   registry.AddCollected("callgate_sessions_active",
                         "Live conversations (dialer sessions) running now", Kind::kGauge, {},
-                        [&engine] { return std::vector<Sample>{{{}, Count(engine.active())}}; });
+                        [&engine] {
+                          return std::vector<Sample>{{{}, Count(engine.active())}};
+                        });
   registry.AddCollected(
       "callgate_session_audio_event_seconds",
       "From an agent audio event read off the WebSocket to its samples in the playback "
-      "buffer, over all sessions: quantiles (upper bounds of their histogram buckets; 1 is the max)",
+      "buffer, over all sessions: quantiles (upper bounds of their histogram buckets; 1 is the "
+      "max)",
       Kind::kGauge, {"quantile"}, [&engine] {
         const conversation::LatencySummary latency = engine.audio_event_latency();
         return std::vector<Sample>{{{"0.5"}, Seconds(latency.p50)},

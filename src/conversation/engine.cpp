@@ -477,8 +477,32 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
 
 }  // namespace
 
+std::chrono::milliseconds DefaultTick(std::chrono::milliseconds chunk) {
+  using std::chrono::milliseconds;
+  if (chunk < milliseconds(10)) return std::max(chunk, milliseconds(1));
+  for (auto step = std::min(chunk.count(), std::int64_t{25}); step >= 10; --step) {
+    if (chunk.count() % step == 0) return milliseconds(step);
+  }
+  return milliseconds(20);
+}
+
+namespace {
+
+// The tick filled in, and chunks sent on the tick they end on when ticks divide them.
+EngineOptions Resolved(EngineOptions options) {
+  const auto chunk = options.session.audio.chunk;
+  if (options.tick.count() <= 0) options.tick = DefaultTick(chunk);
+  if (options.session.audio.chunk_early.count() == 0 && chunk.count() % options.tick.count() == 0)
+    options.session.audio.chunk_early = options.tick / 2;
+  return options;
+}
+
+}  // namespace
+
 Engine::Engine(EngineDependencies deps, EngineOptions options)
-    : deps_(deps), options_(std::move(options)), registry_(std::make_shared<Registry>()) {}
+    : deps_(deps),
+      options_(Resolved(std::move(options))),
+      registry_(std::make_shared<Registry>()) {}
 
 Engine::~Engine() {
   Shutdown();

@@ -91,7 +91,9 @@ struct SessionRequest {
 };
 
 struct EngineOptions {
-  std::chrono::milliseconds tick{20};  // the audio clock
+  // The audio clock. 0: DefaultTick(chunk), steps that divide the chunk (25 ms for 50 ms
+  // chunks), and each chunk goes out on the tick it ends on (Uplink's `early`, half a tick).
+  std::chrono::milliseconds tick{0};
   // Chunk (AUDIO_CHUNK_MS), jitter buffer (AUDIO_JITTER_PREBUFFER_MS, AUDIO_JITTER_MAX_MS),
   // transcript bounds, tool and metadata timeouts, drain timeout.
   SessionMachineOptions session;
@@ -100,6 +102,10 @@ struct EngineOptions {
   std::chrono::milliseconds file_flush_interval{200};
   std::size_t max_sessions = 1000;
 };
+
+// The tick for a chunk length: its largest divisor from 10 to 25 ms (a chunk of less than 10 ms:
+// itself); 20 ms when there is none (a chunk of 53 ms), and chunks then wait for their tick.
+std::chrono::milliseconds DefaultTick(std::chrono::milliseconds chunk);
 
 struct EngineDependencies {
   upstream::ElevenLabsApi& api;

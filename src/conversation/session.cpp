@@ -381,12 +381,20 @@ Actions SessionMachine::Tick(audio::backends::AudioInput& input,
                       static_cast<double>(input_format_->BytesPerSecond()));
     user_lag_max_ms_ = std::max(user_lag_max_ms_, lag_ms);
   }
-  for (auto chunk = audio_->NextUserChunk(); !chunk.empty(); chunk = audio_->NextUserChunk()) {
-    if (!sending) continue;
+  const auto send_chunk = [&](std::span<const std::uint8_t> chunk) {
     actions.send.push_back({UserAudioChunkMessage(chunk), true, chunk.size()});
     sent_bytes_ += chunk.size();
     chunked_bytes_ += chunk.size();
     ++user_chunks_sent_;
+  };
+  for (auto chunk = audio_->NextUserChunk(); !chunk.empty(); chunk = audio_->NextUserChunk()) {
+    if (sending) send_chunk(chunk);
+  }
+  if (sending && !chunks_aligned_ && options_.audio.chunk_early.count() > 0) {
+    // Ticks divide the chunk (the engine's default): the first tick sends what it captured, so
+    // that every chunk after it ends on a tick instead of up to half a tick before one.
+    chunks_aligned_ = true;
+    if (const auto rest = audio_->TakeUserRest(); !rest.empty()) send_chunk(rest);
   }
   // Endpoint failures end the session (the output first: it decides what the user heard).
   const auto& failed = output.error() ? output.error() : input.error();

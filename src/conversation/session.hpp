@@ -217,6 +217,7 @@ class SessionMachine {
   std::uint64_t chunked_bytes_ = 0;  // user audio in chunks made (sent or dropped)
   std::uint64_t user_chunks_sent_ = 0;
   double user_lag_max_ms_ = 0;
+  bool chunks_aligned_ = false;  // the first sending tick sent its rest (chunk_early)
 
   const SessionMachineOptions options_;
   const SessionIdentity identity_;

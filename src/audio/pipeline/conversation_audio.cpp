@@ -13,6 +13,7 @@ UplinkOptions MakeUplinkOptions(const ConversationAudioOptions& o) {
       .resampler_quality = o.resampler_quality,
       .echo = o.echo_cancellation ? std::optional<EchoCancellerOptions>(o.echo) : std::nullopt,
       .playback_rate = o.playback_rate,
+      .early = o.chunk_early,
   };
 }
 

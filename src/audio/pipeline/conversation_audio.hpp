@@ -40,6 +40,7 @@ struct ConversationAudioOptions {
   int capture_rate = 16000;   // the input endpoint's sample_rate()
   int playback_rate = 16000;  // the output endpoint's sample_rate()
   std::chrono::milliseconds chunk = kDefaultChunk;
+  std::chrono::milliseconds chunk_early{0};  // UplinkOptions::early
   std::chrono::milliseconds prebuffer = kDefaultPrebuffer;
   std::chrono::milliseconds max_buffer = kDefaultMaxBuffer;
   bool echo_cancellation = false;
@@ -54,6 +55,7 @@ class ConversationAudio {
   // Microphone side.
   void WriteCapture(std::span<const std::int16_t> captured) { uplink_.Write(captured); }
   std::span<const std::uint8_t> NextUserChunk() { return uplink_.NextChunk(); }
+  std::span<const std::uint8_t> TakeUserRest() { return uplink_.TakeRest(); }
   void FinishCapture() { uplink_.Finish(); }
 
   // Agent side.

@@ -25,6 +25,12 @@ Uplink::Uplink(UplinkOptions options)
     : options_(options),
       chunk_samples_(ChunkSamples(options_)),
       chunk_bytes_(chunk_samples_ * options_.format.BytesPerSample()),
+      early_bytes_(
+          options_.early.count() <= 0
+              ? 0
+              : std::min(chunk_bytes_ - 1, static_cast<std::size_t>(options_.format.sample_rate *
+                                                                    options_.early.count() / 1000) *
+                                               options_.format.BytesPerSample())),
       max_pending_bytes_(0),
       resampler_(options_.capture_rate, options_.format.sample_rate, options_.resampler_quality) {
   const auto max_chunks = std::max<std::int64_t>(
@@ -98,12 +104,23 @@ std::span<const std::uint8_t> Uplink::NextChunk() {
   std::size_t n = 0;
   if (Pending() >= chunk_bytes_) {
     n = chunk_bytes_;
+  } else if (early_bytes_ > 0 && Pending() > 0 && Pending() + early_bytes_ >= chunk_bytes_) {
+    n = Pending();  // nearly a chunk: it ends on this tick rather than one tick later
   } else if (final_chunk_ && Pending() > 0) {
     n = Pending();
     final_chunk_ = false;
   } else {
     return {};
   }
+  const std::span<const std::uint8_t> chunk(bytes_.data() + read_, n);
+  read_ += n;
+  ++stats_.chunks;
+  return chunk;
+}
+
+std::span<const std::uint8_t> Uplink::TakeRest() {
+  const std::size_t n = Pending();
+  if (n == 0) return {};
   const std::span<const std::uint8_t> chunk(bytes_.data() + read_, n);
   read_ += n;
   ++stats_.chunks;

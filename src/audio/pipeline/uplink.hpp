@@ -9,9 +9,10 @@
 //   for (auto chunk = uplink.NextChunk(); !chunk.empty(); chunk = uplink.NextChunk())
 //     send {"user_audio_chunk": base64(chunk)};
 // Every chunk has exactly chunk_bytes() bytes, except the last one after Finish(), which
-// carries the remainder. The stream is continuous across Write() calls of any size (the
-// resampler keeps its state), and when the capture rate equals the format's rate and echo
-// cancellation is off the bytes are exactly the encoded input samples.
+// carries the remainder, and, with UplinkOptions::early, a chunk nearly complete (see there). The
+// stream is continuous across Write() calls of any size (the resampler keeps its state), and when
+// the capture rate equals the format's rate and echo cancellation is off the bytes are exactly the
+// encoded input samples.
 //
 // Echo cancellation, when `echo` is set, runs at the format's rate on the resampled capture;
 // WriteReference() takes what the speaker is playing (at `playback_rate`) and resamples it to
@@ -50,6 +51,11 @@ struct UplinkOptions {
   std::optional<EchoCancellerOptions> echo;
   int playback_rate = 0;  // rate of WriteReference(); required with echo
   std::chrono::milliseconds max_pending = kDefaultMaxPendingUplink;
+  // 0: every chunk is chunk long. Otherwise NextChunk() also returns the rest, as a short chunk,
+  // when it is at least chunk - early: an owner that ticks in steps dividing the chunk sets half
+  // a step, so that a chunk completed a little after a tick (capture callbacks, a late tick)
+  // goes out on that tick instead of waiting a whole step for the next one.
+  std::chrono::milliseconds early{0};
 };
 
 struct UplinkStats {
@@ -67,6 +73,10 @@ class Uplink {
   void WriteReference(std::span<const std::int16_t> played);
   // The next complete chunk, or an empty span.
   std::span<const std::uint8_t> NextChunk();
+  // Everything encoded and not yet returned, as one (short) chunk; empty when there is none. An
+  // owner that ticks in steps dividing the chunk calls it once, on its first tick, so that the
+  // chunks after it end on its ticks.
+  std::span<const std::uint8_t> TakeRest();
   // Ends the stream: pushes out what the resampler and the canceller hold and makes the
   // remainder (shorter than a chunk) the final chunk. Write() may start a new stream after.
   void Finish();
@@ -86,6 +96,7 @@ class Uplink {
   UplinkOptions options_;
   std::size_t chunk_samples_;
   std::size_t chunk_bytes_;
+  std::size_t early_bytes_;  // UplinkOptions::early in bytes (0: off)
   std::size_t max_pending_bytes_;
   Resampler resampler_;
   std::optional<EchoCanceller> echo_;

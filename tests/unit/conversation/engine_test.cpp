@@ -561,6 +561,32 @@ TEST_F(EngineTest, WholeConversationWithFilesEndsWhenTheAgentHangsUp) {
 
 // --- the transports' shared tick -----------------------------------------------------------
 
+TEST(DefaultTick, DividesTheChunkInStepsOfTenToTwentyFiveMilliseconds) {
+  const std::vector<std::pair<int, int>> chunk_tick{{50, 25}, {20, 20}, {100, 25},  {60, 20},
+                                                    {30, 15}, {70, 14}, {1000, 25}, {250, 25},
+                                                    {5, 5},   {53, 20}, {10, 10}};
+  for (const auto& [chunk, tick] : chunk_tick) {
+    EXPECT_EQ(DefaultTick(std::chrono::milliseconds(chunk)).count(), tick) << chunk << " ms";
+  }
+}
+
+TEST_F(EngineTest, TheTickAndEarlyChunksFollowTheChunkUnlessSet) {
+  Serve();
+  MakeEngine();
+  EXPECT_EQ(engine_->options().tick, 25ms) << "50 ms chunks";
+  EXPECT_EQ(engine_->options().session.audio.chunk_early, 12ms);
+  EngineOptions set = Defaults();
+  set.tick = 20ms;  // does not divide 50 ms: chunks are whole and wait for their tick
+  engine_.reset();
+  MakeEngine(set);
+  EXPECT_EQ(engine_->options().tick, 20ms);
+  EXPECT_EQ(engine_->options().session.audio.chunk_early, 0ms);
+  set.session.audio.chunk = 100ms;
+  engine_.reset();
+  MakeEngine(set);
+  EXPECT_EQ(engine_->options().session.audio.chunk_early, 10ms);
+}
+
 TEST_F(EngineTest, TransportsOfOneLaneShareItsTickAndMayStopOrReplaceTheirTickers) {
   Serve();
   MakeEngine(Defaults(), kKey, {.lanes = 1});  // every transport on the same lane

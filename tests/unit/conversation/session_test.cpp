@@ -435,6 +435,47 @@ TEST_F(SessionMachineTest, UserAudioLagIsTheChunkBeingFilledPlusTheWaitForItsTic
   EXPECT_NEAR(aligned.user_audio_lag_max_ms, 50.0, 1e-6);
 }
 
+TEST_F(SessionMachineTest, WithEarlyChunksAChunkEndingJustAfterATickGoesOutOnIt) {
+  // The engine's default for 50 ms chunks: 25 ms ticks, early = half a tick. The first tick
+  // sends what it captured (so that chunks end on ticks); then a capture that runs 2 ms behind
+  // the ticks (a device's callbacks) still sends on the tick, in short chunks, instead of one
+  // tick later: the unsent audio stays under 50 ms instead of reaching 73.
+  SessionMachineOptions options;
+  options.audio.chunk_early = 12ms;
+  auto& machine = Active(options);
+  std::vector<std::size_t> sizes;
+  for (int i = 0; i < 8; ++i) {
+    input_.Queue(Ramp(i % 2 == 0 ? kRate / 40 : kRate / 40 - 32, static_cast<std::int16_t>(i)));
+    for (const auto& frame : Tick().send) {
+      const auto bytes =
+          Base64Decode(json::parse(frame.text).as_object().at("user_audio_chunk").as_string());
+      ASSERT_TRUE(bytes);
+      sizes.push_back(bytes->size());
+    }
+  }
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{800, 1536, 1536, 1536}));
+  const SessionStats stats = machine.Stats();
+  EXPECT_EQ(stats.user_chunks_sent, 4u);
+  EXPECT_NEAR(stats.user_audio_lag_max_ms, 48.0, 1e-6);
+}
+
+TEST_F(SessionMachineTest, WithEarlyChunksATickedCaptureSendsWholeChunksOnTicks) {
+  // Headless endpoints capture exactly one tick per tick: after the first tick's short chunk
+  // every chunk is whole and leaves on the tick it ends on (50 ms unsent at most, not 60).
+  SessionMachineOptions options;
+  options.audio.chunk_early = 12ms;
+  auto& machine = Active(options);
+  std::vector<std::size_t> sizes;
+  input_.Queue(Ramp(kRate / 100, 0));  // 10 ms: the capture started 10 ms before the first tick
+  for (int i = 0; i < 9; ++i) {
+    if (i > 0) input_.Queue(Ramp(kRate / 40, static_cast<std::int16_t>(i)));
+    for (const auto& frame : Tick().send)
+      sizes.push_back(frame.audio_bytes);
+  }
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{320, 1600, 1600, 1600, 1600}));
+  EXPECT_NEAR(machine.Stats().user_audio_lag_max_ms, 50.0, 1e-6);
+}
+
 TEST_F(SessionMachineTest, EndCallPlaysTheLastWordsOutThenEnds) {
   auto& machine = Active();
   const auto goodbye = Ramp(kRate, 300);  // 1 s

@@ -158,6 +158,49 @@ TEST(Uplink, NoChunkUntilAChunkIsComplete) {
   EXPECT_TRUE(uplink.NextChunk().empty()) << "nothing left, no empty final chunk";
 }
 
+TEST(Uplink, WithEarlyANearlyCompleteChunkGoesOutAtOnce) {
+  // 50 ms chunks at 16 kHz (1600 bytes), early 12 ms (384 bytes): the rest goes out as a short
+  // chunk once it is at least 38 ms, after the full chunks; a smaller rest waits.
+  Uplink uplink({.capture_rate = 16000,
+                 .format = *ParseFormat("pcm_16000"),
+                 .early = std::chrono::milliseconds(12)});
+  std::vector<std::int16_t> capture(16000);
+  for (std::size_t i = 0; i < capture.size(); ++i)
+    capture[i] = static_cast<std::int16_t>(i % 30000 + 1);
+  std::vector<std::size_t> sizes;
+  std::vector<std::uint8_t> bytes;
+  std::size_t pos = 0;
+  // What a tick reads, in samples: 25 ms, 25 ms, 37 ms, 38 ms, 60 ms (a late tick), 10 ms.
+  for (const std::size_t n : {400u, 400u, 592u, 608u, 960u, 160u}) {
+    uplink.Write(std::span(capture).subspan(pos, n));
+    pos += n;
+    std::vector<std::size_t> tick;
+    for (auto chunk = uplink.NextChunk(); !chunk.empty(); chunk = uplink.NextChunk()) {
+      tick.push_back(chunk.size());
+      bytes.insert(bytes.end(), chunk.begin(), chunk.end());
+    }
+    sizes.push_back(tick.empty()       ? 0
+                    : tick.size() == 1 ? tick[0]
+                                       : tick.size() * 100000 + tick.back());
+  }
+  // 25 ms: nothing; 50 ms: one chunk; 37 ms: waits (one sample short of 38); 75 ms: a full
+  // chunk, the 25 ms rest waits; 85 ms: a full chunk, then 35 ms waits; 45 ms: a short chunk.
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{0, 1600, 0, 1600, 1600, 1440}))
+      << "(several chunks in one tick would show as count * 100000 + the last size)";
+  EXPECT_EQ(bytes, EncodePcm16Le(std::span(capture).first(pos)));
+}
+
+TEST(Uplink, TakeRestReturnsEverythingPendingOnce) {
+  Uplink uplink({.capture_rate = 16000, .format = *ParseFormat("pcm_16000")});
+  EXPECT_TRUE(uplink.TakeRest().empty());
+  const std::vector<std::int16_t> samples(1000, 7);  // 62.5 ms: a chunk and 200 samples
+  uplink.Write(samples);
+  EXPECT_EQ(uplink.NextChunk().size(), 1600u);
+  EXPECT_EQ(uplink.TakeRest().size(), 400u);
+  EXPECT_TRUE(uplink.TakeRest().empty());
+  EXPECT_EQ(uplink.stats().chunks, 2u);
+}
+
 TEST(Uplink, UnreadChunksAreBoundedAndTheOldestDropped) {
   Uplink uplink({.capture_rate = 8000,
                  .format = *ParseFormat("pcm_8000"),
