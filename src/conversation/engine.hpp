@@ -10,8 +10,9 @@
 //      is sent first;
 //   4. conversation_initiation_metadata gives the formats: the remaining endpoints (null, the
 //      output file) are opened at the formats' rates and all are started, on the worker;
-//   5. every `tick` (20 ms) on the session's strand: playback to the output endpoint, capture
-//      from the input, user_audio_chunk messages of `session.audio.chunk` (50 ms);
+//   5. every `tick` (DefaultTick: 25 ms for 50 ms chunks) on the session's strand: playback to
+//      the output endpoint, capture from the input, user_audio_chunk messages of
+//      `session.audio.chunk` (50 ms), each sent on the tick it ends on;
 //   6. server events are handled by SessionMachine (session.hpp): pongs, transcripts, tools,
 //      interruptions, end_call (the last words are played out before the end), errors;
 //   7. the end: the socket is closed (1000 when we close), the endpoints are stopped on the

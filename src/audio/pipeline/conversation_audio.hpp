@@ -10,7 +10,7 @@
 //                            .capture_rate = input->sample_rate(),
 //                            .playback_rate = output->sample_rate(),
 //                            .echo_cancellation = UseEchoCancellation(mode, in_spec, out_spec)});
-// Each tick (every 10-20 ms for devices; up to the chunk length for file/null), in this order:
+// Each tick (the engine's: 10-25 ms, dividing the chunk), in this order:
 //   n = output->WritableFrames();  audio.ReadPlayback(buf.first(n));  output->Write(...);
 //   m = input->Read(buf);          audio.WriteCapture(buf.first(m));
 //   while (!(chunk = audio.NextUserChunk()).empty()) send user_audio_chunk(base64(chunk));
