@@ -8,6 +8,8 @@
 #include "webhook/reconciler.hpp"
 
 #include <chrono>
+#include <initializer_list>
+#include <utility>
 #include <vector>
 
 namespace callgate::app {
@@ -24,6 +26,15 @@ double Count(std::uint64_t value) {
   return static_cast<double>(value);
 }
 
+// One sample per (label value, count).
+std::vector<Sample> ByLabel(std::initializer_list<std::pair<const char*, std::uint64_t>> counts) {
+  std::vector<Sample> samples;
+  samples.reserve(counts.size());
+  for (const auto& [label, count] : counts)
+    samples.push_back({{label}, Count(count)});
+  return samples;
+}
+
 }  // namespace
 
 void AddComponentMetrics(metrics::Registry& registry, const Components& components) {
@@ -34,21 +45,17 @@ void AddComponentMetrics(metrics::Registry& registry, const Components& componen
       "(already stored: 200, not stored again), busy (503), failed (500)",
       Kind::kCounter, {"result"}, [&inbox] {
         const webhook::InboxStats stats = inbox.stats();
-        return std::vector<Sample>{{{"stored"}, Count(stats.stored)},
-                                   {{"duplicate"}, Count(stats.duplicates)},
-                                   {{"busy"}, Count(stats.busy)},
-                                   {{"failed"}, Count(stats.failed)}};
+        return ByLabel({{"stored", stats.stored},
+                        {"duplicate", stats.duplicates},
+                        {"busy", stats.busy},
+                        {"failed", stats.failed}});
       });
-  registry.AddCollected("callgate_webhook_commits_total",
-                        "Database transactions that stored webhook events (group commits)",
-                        Kind::kCounter, {}, [&inbox] {
-                          return std::vector<Sample>{{{}, Count(inbox.stats().batches)}};
-                        });
-  registry.AddCollected("callgate_webhook_events_waiting",
-                        "Webhook deliveries accepted and not yet answered (being stored)",
-                        Kind::kGauge, {}, [&inbox] {
-                          return std::vector<Sample>{{{}, Count(inbox.stats().waiting)}};
-                        });
+  registry.AddCollectedValue("callgate_webhook_commits_total",
+                             "Database transactions that stored webhook events (group commits)",
+                             Kind::kCounter, [&inbox] { return Count(inbox.stats().batches); });
+  registry.AddCollectedValue("callgate_webhook_events_waiting",
+                             "Webhook deliveries accepted and not yet answered (being stored)",
+                             Kind::kGauge, [&inbox] { return Count(inbox.stats().waiting); });
   if (const webhook::Reconciler* reconciler = components.reconciler) {
     registry.AddCollected(
         "callgate_webhook_reconciliations_total",
@@ -56,33 +63,28 @@ void AddComponentMetrics(metrics::Registry& registry, const Components& componen
         "reconciled (the transcription fetched and stored), audio_reconciled, failed",
         Kind::kCounter, {"result"}, [reconciler] {
           const webhook::ReconcilerStats stats = reconciler->stats();
-          return std::vector<Sample>{{{"already_delivered"}, Count(stats.already_delivered)},
-                                     {{"reconciled"}, Count(stats.reconciled)},
-                                     {{"audio_reconciled"}, Count(stats.audio_reconciled)},
-                                     {{"failed"}, Count(stats.failed)}};
+          return ByLabel({{"already_delivered", stats.already_delivered},
+                          {"reconciled", stats.reconciled},
+                          {"audio_reconciled", stats.audio_reconciled},
+                          {"failed", stats.failed}});
         });
   }
 
   const calls::StatusRefresher& refresher = components.refresher;
-  registry.AddCollected("callgate_calls_followed",
-                        "Placed calls whose status is being refreshed from ElevenLabs now",
-                        Kind::kGauge, {}, [&refresher] {
-                          return std::vector<Sample>{{{}, Count(refresher.stats().tracked)}};
-                        });
+  registry.AddCollectedValue(
+      "callgate_calls_followed", "Placed calls whose status is being refreshed from ElevenLabs now",
+      Kind::kGauge, [&refresher] { return Count(refresher.stats().tracked); });
   registry.AddCollected("callgate_call_status_fetches_total",
                         "Conversation status fetches of the call refresher, by outcome (ok, error)",
                         Kind::kCounter, {"result"}, [&refresher] {
                           const calls::RefresherStats stats = refresher.stats();
-                          return std::vector<Sample>{{{"ok"}, Count(stats.fetches)},
-                                                     {{"error"}, Count(stats.fetch_errors)}};
+                          return ByLabel({{"ok", stats.fetches}, {"error", stats.fetch_errors}});
                         });
 
   const conversation::Engine& engine = components.engine;
-  registry.AddCollected("callgate_sessions_active",
-                        "Live conversations (dialer sessions) running now", Kind::kGauge, {},
-                        [&engine] {
-                          return std::vector<Sample>{{{}, Count(engine.active())}};
-                        });
+  registry.AddCollectedValue("callgate_sessions_active",
+                             "Live conversations (dialer sessions) running now", Kind::kGauge,
+                             [&engine] { return Count(engine.active()); });
   registry.AddCollected(
       "callgate_session_audio_event_seconds",
       "From an agent audio event read off the WebSocket to its samples in the playback "
@@ -102,8 +104,7 @@ void AddComponentMetrics(metrics::Registry& registry, const Components& componen
       "the WAL grew past its bound)",
       Kind::kCounter, {"where"}, [&database] {
         const store::Database::CheckpointStats stats = database.checkpoint_stats();
-        return std::vector<Sample>{{{"background"}, Count(stats.background)},
-                                   {{"forced"}, Count(stats.forced)}};
+        return ByLabel({{"background", stats.background}, {"forced", stats.forced}});
       });
 }
 

@@ -166,6 +166,13 @@ void Registry::AddCollected(std::string name, std::string help, Kind kind,
   collected_.push_back(std::move(collected));
 }
 
+void Registry::AddCollectedValue(std::string name, std::string help, Kind kind,
+                                 std::function<double()> read) {
+  AddCollected(std::move(name), std::move(help), kind, {}, [read = std::move(read)] {
+    return std::vector<Sample>{{{}, read()}};
+  });
+}
+
 std::string Registry::Render() const {
   std::string out = RenderOwned();
   std::vector<std::shared_ptr<const Collected>> collected;

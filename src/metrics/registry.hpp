@@ -111,6 +111,9 @@ class Registry {
   void AddCollected(std::string name, std::string help, Kind kind,
                     std::vector<std::string> label_names,
                     std::function<std::vector<Sample>()> collect);
+  // The same for a family of one value without labels.
+  void AddCollectedValue(std::string name, std::string help, Kind kind,
+                         std::function<double()> read);
 
   std::string Render() const;
 

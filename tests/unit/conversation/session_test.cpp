@@ -148,6 +148,28 @@ class SessionMachineTest : public ::testing::Test {
     return machine_->Tick(input_, output_);
   }
 
+  // An active machine with `chunk_early`, ticked once per entry of `captures` (samples queued
+  // for that tick): the sizes of the user_audio_chunk payloads sent, decoded from the frames.
+  std::vector<std::size_t> ChunkSizes(const std::vector<std::size_t>& captures,
+                                      std::chrono::milliseconds chunk_early) {
+    SessionMachineOptions options;
+    options.audio.chunk_early = chunk_early;
+    Active(options);
+    std::vector<std::size_t> sizes;
+    for (std::size_t i = 0; i < captures.size(); ++i) {
+      input_.Queue(Ramp(captures[i], static_cast<std::int16_t>(i)));
+      for (const auto& frame : Tick().send) {
+        const auto bytes =
+            Base64Decode(json::parse(frame.text).as_object().at("user_audio_chunk").as_string());
+        EXPECT_TRUE(bytes && bytes->size() == frame.audio_bytes);
+        sizes.push_back(frame.audio_bytes);
+      }
+    }
+    return sizes;
+  }
+  // The engine's default for 50 ms chunks: 25 ms ticks, early half a tick.
+  static constexpr std::chrono::milliseconds kEarly{12};
+
   // Ticks until the machine finishes or wants to close (at most `limit` ticks).
   Actions TickUntilEnd(int limit = 1000) {
     for (int i = 0; i < limit; ++i) {
@@ -436,44 +458,22 @@ TEST_F(SessionMachineTest, UserAudioLagIsTheChunkBeingFilledPlusTheWaitForItsTic
 }
 
 TEST_F(SessionMachineTest, WithEarlyChunksAChunkEndingJustAfterATickGoesOutOnIt) {
-  // The engine's default for 50 ms chunks: 25 ms ticks, early = half a tick. The first tick
-  // sends what it captured (so that chunks end on ticks); then a capture that runs 2 ms behind
-  // the ticks (a device's callbacks) still sends on the tick, in short chunks, instead of one
-  // tick later: the unsent audio stays under 50 ms instead of reaching 73.
-  SessionMachineOptions options;
-  options.audio.chunk_early = 12ms;
-  auto& machine = Active(options);
-  std::vector<std::size_t> sizes;
-  for (int i = 0; i < 8; ++i) {
-    input_.Queue(Ramp(i % 2 == 0 ? kRate / 40 : kRate / 40 - 32, static_cast<std::int16_t>(i)));
-    for (const auto& frame : Tick().send) {
-      const auto bytes =
-          Base64Decode(json::parse(frame.text).as_object().at("user_audio_chunk").as_string());
-      ASSERT_TRUE(bytes);
-      sizes.push_back(bytes->size());
-    }
-  }
-  EXPECT_EQ(sizes, (std::vector<std::size_t>{800, 1536, 1536, 1536}));
-  const SessionStats stats = machine.Stats();
-  EXPECT_EQ(stats.user_chunks_sent, 4u);
-  EXPECT_NEAR(stats.user_audio_lag_max_ms, 48.0, 1e-6);
+  // The first tick sends what it captured (so that chunks end on ticks); then a capture that
+  // runs 2 ms behind the ticks (a device's callbacks) still sends on the tick, in short chunks,
+  // instead of one tick later: the unsent audio stays under 50 ms instead of reaching 73.
+  const std::vector<std::size_t> captures{400, 368, 400, 368, 400, 368, 400, 368};
+  EXPECT_EQ(ChunkSizes(captures, kEarly), (std::vector<std::size_t>{800, 1536, 1536, 1536}));
+  EXPECT_EQ(machine_->Stats().user_chunks_sent, 4u);
+  EXPECT_NEAR(machine_->Stats().user_audio_lag_max_ms, 48.0, 1e-6);
 }
 
 TEST_F(SessionMachineTest, WithEarlyChunksATickedCaptureSendsWholeChunksOnTicks) {
   // Headless endpoints capture exactly one tick per tick: after the first tick's short chunk
-  // every chunk is whole and leaves on the tick it ends on (50 ms unsent at most, not 60).
-  SessionMachineOptions options;
-  options.audio.chunk_early = 12ms;
-  auto& machine = Active(options);
-  std::vector<std::size_t> sizes;
-  input_.Queue(Ramp(kRate / 100, 0));  // 10 ms: the capture started 10 ms before the first tick
-  for (int i = 0; i < 9; ++i) {
-    if (i > 0) input_.Queue(Ramp(kRate / 40, static_cast<std::int16_t>(i)));
-    for (const auto& frame : Tick().send)
-      sizes.push_back(frame.audio_bytes);
-  }
-  EXPECT_EQ(sizes, (std::vector<std::size_t>{320, 1600, 1600, 1600, 1600}));
-  EXPECT_NEAR(machine.Stats().user_audio_lag_max_ms, 50.0, 1e-6);
+  // (the capture started 10 ms before it) every chunk is whole and leaves on the tick it ends
+  // on: 50 ms unsent at most, not 60.
+  const std::vector<std::size_t> captures{160, 400, 400, 400, 400, 400, 400, 400, 400};
+  EXPECT_EQ(ChunkSizes(captures, kEarly), (std::vector<std::size_t>{320, 1600, 1600, 1600, 1600}));
+  EXPECT_NEAR(machine_->Stats().user_audio_lag_max_ms, 50.0, 1e-6);
 }
 
 TEST_F(SessionMachineTest, EndCallPlaysTheLastWordsOutThenEnds) {

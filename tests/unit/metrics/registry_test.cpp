@@ -73,9 +73,7 @@ TEST(Registry, CollectedFamiliesAreReadAtEachRender) {
   registry.AddCollected("x_events_total", "Events by result", Kind::kCounter, {"result"}, [&] {
     return std::vector<Sample>{{{"stored"}, static_cast<double>(stored)}, {{"busy"}, 0}};
   });
-  registry.AddCollected("x_pending", "Pending", Kind::kGauge, {}, [&] {
-    return std::vector<Sample>{{{}, pending}};
-  });
+  registry.AddCollectedValue("x_pending", "Pending", Kind::kGauge, [&] { return pending; });
   std::string text = registry.Render();
   EXPECT_NE(text.find("# HELP x_events_total Events by result\n# TYPE x_events_total counter\n"
                       "x_events_total{result=\"stored\"} 3\nx_events_total{result=\"busy\"} 0\n"),
