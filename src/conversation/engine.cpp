@@ -380,15 +380,27 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
                             {&SessionImpl::Warm, shared_from_this()});
   }
 
-  // The ticker's prefetching (TickerGroup::Warmer, which owns this object): this
-  // object's first lines and the machine's tick state, then the endpoints and the pipeline, then
-  // the pipeline's buffers. On the strand, like the tick.
+  // The ticker's prefetching (TickerGroup::Warmer, which owns this object): this object's first
+  // lines and the machine's tick state; then the endpoints, the pipeline and the transport's
+  // first line; then the pipeline's buffers and the transport's fields; then what the
+  // transport's write touches. On the strand, like the tick.
   static void Warm(const void* object, unsigned stage) {
     const auto* self = static_cast<const SessionImpl*>(object);
-    if (stage == 0) core::PrefetchLines(self, 2 * core::kCacheLine);
-    if (stage == 1) {
-      core::PrefetchLines(self->input_.get(), 2 * core::kCacheLine);
-      core::PrefetchLines(self->output_.get(), 2 * core::kCacheLine);
+    switch (stage) {
+      case 0:
+        core::PrefetchLines(self, 2 * core::kCacheLine);
+        break;
+      case 1:
+        core::PrefetchLines(self->input_.get(), 2 * core::kCacheLine);
+        core::PrefetchLines(self->output_.get(), 2 * core::kCacheLine);
+        core::Prefetch(self->transport_.get());
+        break;
+      case 2:
+        if (self->transport_) self->transport_->Warm(0);
+        break;
+      default:
+        if (self->transport_) self->transport_->Warm(1);
+        break;
     }
     self->machine_.Warm(stage);
   }

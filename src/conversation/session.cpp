@@ -430,8 +430,10 @@ void SessionMachine::Warm(unsigned stage) const {
     case 1:
       if (audio_) audio_->Warm(0);
       break;
-    default:
+    case 2:
       if (audio_) audio_->Warm(1);
+      break;
+    default:
       break;
   }
 }

@@ -139,8 +139,8 @@ class SessionMachine {
   // the user chunks to send; also notices endpoint errors and the end of a drain.
   Actions Tick(audio::backends::AudioInput& input, audio::backends::AudioOutput& output);
   // Prefetches what Tick() touches in this object (stage 0), in the audio pipeline (stage 1) and
-  // in its buffers (stage 2): a ticker's warm stages (TickerGroup::Warmer). Reads nothing that
-  // stage 0 did not prefetch; changes nothing.
+  // in its buffers (stage 2); nothing at later stages. A ticker's warm stages
+  // (TickerGroup::Warmer): stage s reads only what stage s - 1 prefetched; changes nothing.
   void Warm(unsigned stage) const;
 
   // The answer of the configured tool handler / its deadline passed.

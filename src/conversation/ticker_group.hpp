@@ -52,7 +52,7 @@ class TickerGroup {
   using Id = std::uint64_t;
 
   using Warmer = TickWarmer;
-  static constexpr unsigned kWarmStages = 3;
+  static constexpr unsigned kWarmStages = 4;
 
   // This group's place among `slots` groups sharing a period (slot < slots).
   explicit TickerGroup(unsigned slot = 0, unsigned slots = 1);

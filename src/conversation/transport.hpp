@@ -89,6 +89,10 @@ class Transport {
   virtual std::chrono::steady_clock::time_point received_at() const {
     return std::chrono::steady_clock::now();
   }
+  // Strand only. Prefetching ahead of a tick that may Send() (TickWarmer): stage 0 may read only
+  // this object's first cache line (the caller prefetched it), stage 1 what stage 0 prefetched.
+  // Only prefetches; the default does nothing.
+  virtual void Warm(unsigned /*stage*/) const {}
   // Strand only. Calls `tick` every `period`, on the strand, without drift; a late tick is
   // followed by the next one on schedule (missed ticks are skipped, not bunched). Replaces any
   // previous ticker. The ticks of the transports of one lane share a timer and fire together,

@@ -238,17 +238,18 @@ TickerGroup::Id AddWarmed(TickerGroup& group, WarmLog& log, const std::string& n
 }
 
 TEST(TickerGroupTest, WarmStagesRunAheadOfEachTickInOrder) {
-  static_assert(TickerGroup::kWarmStages == 3);
+  static_assert(TickerGroup::kWarmStages == 4);
   TickerGroup group;
   WarmLog log;
   for (const char* name : {"a", "b", "c", "d", "e"})
     AddWarmed(group, log, name, 20ms, At(0ms));
   EXPECT_EQ(group.RunDue(At(20ms)), 5u);
-  // While ticker i runs (just before its tick), stage 2 of i+1, 1 of i+2 and 0 of i+3.
-  const std::vector<std::string> expected{"warm d 0", "warm c 1", "warm b 2", "tick a",  //
-                                          "warm e 0", "warm d 1", "warm c 2", "tick b",  //
-                                          "warm e 1", "warm d 2", "tick c",              //
-                                          "warm e 2", "tick d",                          //
+  // While ticker i runs (just before its tick), stage 3 of i+1, 2 of i+2, 1 of i+3, 0 of i+4.
+  const std::vector<std::string> expected{"warm e 0", "warm d 1", "warm c 2", "warm b 3",
+                                          "tick a",                                      //
+                                          "warm e 1", "warm d 2", "warm c 3", "tick b",  //
+                                          "warm e 2", "warm d 3", "tick c",              //
+                                          "warm e 3", "tick d",                          //
                                           "tick e"};
   EXPECT_EQ(log.lines, expected);
 }
