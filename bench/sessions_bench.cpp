@@ -282,6 +282,13 @@ int main(int argc, char** argv) {
         "us, p99 %.1f us, p99.9 %.1f us, max %.1f us\n",
         static_cast<unsigned long long>(latency.count), us(latency.p50), us(latency.p90),
         us(latency.p99), us(latency.p999), us(latency.max));
+    // The audio clock's own delay: how late the lanes' rounds of ticks began (the whole run).
+    const auto late = transports->tick_lateness();
+    std::printf(
+        "tick rounds started late by: %llu rounds, p50 %.1f us, p99 %.1f us, p99.9 %.1f us, "
+        "max %.1f us\n",
+        static_cast<unsigned long long>(late.count), us(late.p50), us(late.p99), us(late.p999),
+        us(late.max));
     if (ended > 0 || dropped > 0) exit_code = 1;
     engine.Shutdown(std::chrono::seconds(10));
   }

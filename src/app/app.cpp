@@ -241,6 +241,7 @@ int Serve(const config::Config& config, const ServeOptions& options) {
                                  .reconciler = reconciler_owner.get(),
                                  .refresher = refresher,
                                  .engine = engine,
+                                 .transports = *transports,
                                  .database = *database});
 
   http::Router router;

@@ -26,6 +26,13 @@ double Count(std::uint64_t value) {
   return static_cast<double>(value);
 }
 
+// p50, p99 and the max (as quantile 1) of a latency distribution, in seconds.
+std::vector<Sample> Quantiles(const conversation::LatencySummary& latency) {
+  return {{{"0.5"}, Seconds(latency.p50)},
+          {{"0.99"}, Seconds(latency.p99)},
+          {{"1"}, Seconds(latency.max)}};
+}
+
 // One sample per (label value, count).
 std::vector<Sample> ByLabel(std::initializer_list<std::pair<const char*, std::uint64_t>> counts) {
   std::vector<Sample> samples;
@@ -90,12 +97,13 @@ void AddComponentMetrics(metrics::Registry& registry, const Components& componen
       "From an agent audio event read off the WebSocket to its samples in the playback "
       "buffer, over all sessions: quantiles (upper bounds of their histogram buckets; 1 is the "
       "max)",
-      Kind::kGauge, {"quantile"}, [&engine] {
-        const conversation::LatencySummary latency = engine.audio_event_latency();
-        return std::vector<Sample>{{{"0.5"}, Seconds(latency.p50)},
-                                   {{"0.99"}, Seconds(latency.p99)},
-                                   {{"1"}, Seconds(latency.max)}};
-      });
+      Kind::kGauge, {"quantile"}, [&engine] { return Quantiles(engine.audio_event_latency()); });
+  const conversation::TransportFactory& transports = components.transports;
+  registry.AddCollected(
+      "callgate_session_tick_lateness_seconds",
+      "How late the audio clock's rounds of ticks started (a busy or starved machine delays the "
+      "user audio by as much): quantiles (upper bounds of their histogram buckets; 1 is the max)",
+      Kind::kGauge, {"quantile"}, [&transports] { return Quantiles(transports.tick_lateness()); });
 
   const store::Database& database = components.database;
   registry.AddCollected(

@@ -8,7 +8,8 @@ class StatusRefresher;
 }
 namespace callgate::conversation {
 class Engine;
-}
+class TransportFactory;
+}  // namespace callgate::conversation
 namespace callgate::metrics {
 class Registry;
 }
@@ -27,6 +28,7 @@ struct Components {
   const webhook::Reconciler* reconciler;  // null when reconciliation is off
   const calls::StatusRefresher& refresher;
   const conversation::Engine& engine;
+  const conversation::TransportFactory& transports;
   const store::Database& database;
 };
 

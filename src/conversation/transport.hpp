@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 
+#include "conversation/latency.hpp"
 #include "conversation/ticker_group.hpp"
 
 namespace callgate::net {
@@ -117,6 +118,10 @@ class TransportFactory {
   virtual ~TransportFactory() = default;
   // Thread-safe. A fresh, unconnected transport, on one of the factory's strands.
   virtual std::shared_ptr<Transport> Create() = 0;
+  // Thread-safe. How late the lanes' rounds of ticks started after their due instants, over
+  // every round so far: the audio clock's scheduling delay (a busy or starved machine).
+  // Factories without lanes report nothing.
+  virtual LatencySummary tick_lateness() const { return {}; }
 };
 
 // The Beast implementation on `runtime`'s io_context: verified TLS (system store plus

@@ -131,7 +131,8 @@ TEST(WebhookEndToEnd, ASimulatedCallsSignedWebhooksCompleteTheLedgerAndServeTheA
   for (const char* line :
        {"\ncallgate_webhook_events_total{result=\"stored\"} 2\n",
         "\ncallgate_webhook_events_total{result=\"duplicate\"} 0\n",
-        "\ncallgate_webhook_events_waiting 0\n", "\ncallgate_sessions_active 0\n"}) {
+        "\ncallgate_webhook_events_waiting 0\n", "\ncallgate_sessions_active 0\n",
+        "\ncallgate_session_tick_lateness_seconds{quantile=\"1\"} 0\n"}) {
     EXPECT_NE(metrics->body.find(line), std::string::npos) << line << " in\n" << metrics->body;
   }
 }

@@ -108,8 +108,12 @@ std::string Excerpt(std::string_view body) {
 // A strand shared by several transports, with one timer driving all their tickers.
 class Lane final : public std::enable_shared_from_this<Lane> {
  public:
-  Lane(asio::io_context& io, unsigned slot, unsigned slots)
-      : strand_(asio::make_strand(io)), timer_(strand_), group_(slot, slots) {}
+  Lane(asio::io_context& io, unsigned slot, unsigned slots,
+       std::shared_ptr<LatencyHistogram> lateness)
+      : strand_(asio::make_strand(io)),
+        timer_(strand_),
+        group_(slot, slots),
+        lateness_(std::move(lateness)) {}
 
   const Strand& strand() const { return strand_; }
 
@@ -136,7 +140,9 @@ class Lane final : public std::enable_shared_from_this<Lane> {
     timer_.async_wait([self = shared_from_this(), generation](const boost::system::error_code&) {
       if (generation != self->generation_) return;
       self->armed_ = false;
-      self->group_.RunDue(std::chrono::steady_clock::now());
+      const auto now = std::chrono::steady_clock::now();
+      self->lateness_->Record(now - self->armed_at_);
+      self->group_.RunDue(now);
       self->Arm();
     });
   }
@@ -144,6 +150,7 @@ class Lane final : public std::enable_shared_from_this<Lane> {
   Strand strand_;
   asio::steady_timer timer_;
   TickerGroup group_;
+  std::shared_ptr<LatencyHistogram> lateness_;  // shared by the factory's lanes
   bool armed_ = false;
   std::chrono::steady_clock::time_point armed_at_;
   std::uint64_t generation_ = 0;
@@ -583,7 +590,7 @@ class WsTransportFactory final : public TransportFactory {
     const unsigned lanes = options_.lanes > 0 ? static_cast<unsigned>(options_.lanes)
                                               : 4 * std::max(1u, runtime.io_threads());
     for (unsigned i = 0; i < lanes; ++i)
-      lanes_.push_back(std::make_shared<Lane>(runtime.next_context(), i, lanes));
+      lanes_.push_back(std::make_shared<Lane>(runtime.next_context(), i, lanes, lateness_));
     upstream::ConfigureClientTls(tls_->native_handle(), options_.ca_file, "conversation transport");
   }
 
@@ -592,9 +599,12 @@ class WsTransportFactory final : public TransportFactory {
     return std::make_shared<WsTransport>(lanes_[lane], tls_, options_);
   }
 
+  LatencySummary tick_lateness() const override { return lateness_->Summarize(); }
+
  private:
   TransportOptions options_;
   std::shared_ptr<ssl::context> tls_;
+  std::shared_ptr<LatencyHistogram> lateness_ = std::make_shared<LatencyHistogram>();
   std::vector<std::shared_ptr<Lane>> lanes_;
   std::atomic<std::size_t> next_lane_{0};
 };
