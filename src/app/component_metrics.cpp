@@ -8,7 +8,9 @@
 #include "webhook/reconciler.hpp"
 
 #include <chrono>
+#include <functional>
 #include <initializer_list>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -26,11 +28,17 @@ double Count(std::uint64_t value) {
   return static_cast<double>(value);
 }
 
-// p50, p99 and the max (as quantile 1) of a latency distribution, in seconds.
-std::vector<Sample> Quantiles(const conversation::LatencySummary& latency) {
-  return {{{"0.5"}, Seconds(latency.p50)},
-          {{"0.99"}, Seconds(latency.p99)},
-          {{"1"}, Seconds(latency.max)}};
+// A gauge family of p50, p99 and the max (as quantile 1) of a latency distribution, in seconds.
+void AddLatency(metrics::Registry& registry, std::string name, const std::string& help,
+                std::function<conversation::LatencySummary()> read) {
+  registry.AddCollected(
+      std::move(name), help + ": quantiles (upper bounds of their histogram buckets; 1 is the max)",
+      Kind::kGauge, {"quantile"}, [read = std::move(read)] {
+        const conversation::LatencySummary latency = read();
+        return std::vector<Sample>{{{"0.5"}, Seconds(latency.p50)},
+                                   {{"0.99"}, Seconds(latency.p99)},
+                                   {{"1"}, Seconds(latency.max)}};
+      });
 }
 
 // One sample per (label value, count).
@@ -92,18 +100,15 @@ void AddComponentMetrics(metrics::Registry& registry, const Components& componen
   registry.AddCollectedValue("callgate_sessions_active",
                              "Live conversations (dialer sessions) running now", Kind::kGauge,
                              [&engine] { return Count(engine.active()); });
-  registry.AddCollected(
-      "callgate_session_audio_event_seconds",
-      "From an agent audio event read off the WebSocket to its samples in the playback "
-      "buffer, over all sessions: quantiles (upper bounds of their histogram buckets; 1 is the "
-      "max)",
-      Kind::kGauge, {"quantile"}, [&engine] { return Quantiles(engine.audio_event_latency()); });
+  AddLatency(registry, "callgate_session_audio_event_seconds",
+             "From an agent audio event read off the WebSocket to its samples in the playback "
+             "buffer, over all sessions",
+             [&engine] { return engine.audio_event_latency(); });
   const conversation::TransportFactory& transports = components.transports;
-  registry.AddCollected(
-      "callgate_session_tick_lateness_seconds",
-      "How late the audio clock's rounds of ticks started (a busy or starved machine delays the "
-      "user audio by as much): quantiles (upper bounds of their histogram buckets; 1 is the max)",
-      Kind::kGauge, {"quantile"}, [&transports] { return Quantiles(transports.tick_lateness()); });
+  AddLatency(registry, "callgate_session_tick_lateness_seconds",
+             "How late the audio clock's rounds of ticks started (a busy or starved machine "
+             "delays the user audio by as much)",
+             [&transports] { return transports.tick_lateness(); });
 
   const store::Database& database = components.database;
   registry.AddCollected(

@@ -49,10 +49,14 @@ std::string FormatDouble(double value) {
   return buf;
 }
 
+void Header(std::string& out, const std::string& name, const std::string& help, const char* type) {
+  out += "# HELP " + name + " " + help + "\n";
+  out += "# TYPE " + name + " " + type + "\n";
+}
+
 template <class Metric>
 void Header(std::string& out, const Family<Metric>& family, const char* type) {
-  out += "# HELP " + family.name() + " " + family.help() + "\n";
-  out += "# TYPE " + family.name() + " " + type + "\n";
+  Header(out, family.name(), family.help(), type);
 }
 
 }  // namespace
@@ -181,8 +185,7 @@ std::string Registry::Render() const {
     collected = collected_;
   }
   for (const auto& family : collected) {
-    out += "# HELP " + family->name + " " + family->help + "\n";
-    out += "# TYPE " + family->name + (family->kind == Kind::kCounter ? " counter\n" : " gauge\n");
+    Header(out, family->name, family->help, family->kind == Kind::kCounter ? "counter" : "gauge");
     for (const Sample& sample : family->collect()) {
       out += family->name + LabelText(family->label_names, sample.labels) + " " +
              FormatDouble(sample.value) + "\n";

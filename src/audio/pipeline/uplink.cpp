@@ -9,12 +9,18 @@
 namespace callgate::audio::pipeline {
 namespace {
 
+// Whole samples of the format in `duration` (0 for none or less).
+std::size_t SamplesIn(const AudioFormat& format, std::chrono::milliseconds duration) {
+  if (duration.count() <= 0) return 0;
+  return static_cast<std::size_t>(static_cast<std::int64_t>(format.sample_rate) * duration.count() /
+                                  1000);
+}
+
 std::size_t ChunkSamples(const UplinkOptions& options) {
   if (options.chunk.count() < 1) {
     throw std::invalid_argument("Uplink: chunk must be at least 1 ms");
   }
-  const auto samples = static_cast<std::size_t>(
-      static_cast<std::int64_t>(options.format.sample_rate) * options.chunk.count() / 1000);
+  const std::size_t samples = SamplesIn(options.format, options.chunk);
   if (samples == 0) throw std::invalid_argument("Uplink: chunk holds no samples");
   return samples;
 }
@@ -25,12 +31,8 @@ Uplink::Uplink(UplinkOptions options)
     : options_(options),
       chunk_samples_(ChunkSamples(options_)),
       chunk_bytes_(chunk_samples_ * options_.format.BytesPerSample()),
-      early_bytes_(
-          options_.early.count() <= 0
-              ? 0
-              : std::min(chunk_bytes_ - 1, static_cast<std::size_t>(options_.format.sample_rate *
-                                                                    options_.early.count() / 1000) *
-                                               options_.format.BytesPerSample())),
+      early_bytes_(std::min(chunk_bytes_ - 1, SamplesIn(options_.format, options_.early) *
+                                                  options_.format.BytesPerSample())),
       max_pending_bytes_(0),
       resampler_(options_.capture_rate, options_.format.sample_rate, options_.resampler_quality) {
   const auto max_chunks = std::max<std::int64_t>(
@@ -112,15 +114,14 @@ std::span<const std::uint8_t> Uplink::NextChunk() {
   } else {
     return {};
   }
-  const std::span<const std::uint8_t> chunk(bytes_.data() + read_, n);
-  read_ += n;
-  ++stats_.chunks;
-  return chunk;
+  return Take(n);
 }
 
 std::span<const std::uint8_t> Uplink::TakeRest() {
-  const std::size_t n = Pending();
-  if (n == 0) return {};
+  return Pending() == 0 ? std::span<const std::uint8_t>() : Take(Pending());
+}
+
+std::span<const std::uint8_t> Uplink::Take(std::size_t n) {
   const std::span<const std::uint8_t> chunk(bytes_.data() + read_, n);
   read_ += n;
   ++stats_.chunks;

@@ -91,6 +91,8 @@ class Uplink {
 
  private:
   void Encode(std::span<const std::int16_t> samples);
+  // The next `n` pending bytes (n <= Pending()) as a chunk.
+  std::span<const std::uint8_t> Take(std::size_t n);
   std::size_t Pending() const { return bytes_.size() - read_; }
 
   UplinkOptions options_;
