@@ -23,7 +23,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -69,29 +68,6 @@ std::string HttpDate() {
   return cached;
 }
 
-// A deadline for one read that, unlike tcp_stream's own timeout (which closes the socket),
-// only cancels the pending operation, so a 408 can still be written afterwards.
-class ReadDeadline {
- public:
-  ReadDeadline(const std::shared_ptr<ConnectionBase>& conn, std::chrono::milliseconds timeout)
-      : timer_(conn->executor, timeout), fired_(std::make_shared<bool>(false)) {
-    timer_.async_wait([weak = std::weak_ptr<ConnectionBase>(conn),
-                       fired = fired_](const boost::system::error_code& ec) {
-      if (ec) return;
-      *fired = true;
-      if (auto c = weak.lock()) c->Cancel();
-    });
-  }
-  ~ReadDeadline() { timer_.cancel(); }
-  ReadDeadline(const ReadDeadline&) = delete;
-  ReadDeadline& operator=(const ReadDeadline&) = delete;
-  bool fired() const { return *fired_; }
-
- private:
-  asio::steady_timer timer_;
-  std::shared_ptr<bool> fired_;
-};
-
 // An HTTP/1.1 WebSocket upgrade request (RFC 6455 §4.1).
 bool IsWebSocketUpgrade(const Request& request) {
   auto contains = [](std::string_view haystack, std::string_view needle) {
@@ -121,9 +97,9 @@ bool StatusHasBody(int status) {
   return status >= 200 && status != 204 && status != 304;
 }
 
-// A value handed from any thread to a coroutine on a connection's strand: a handler's answer,
+// A value handed from any thread to a coroutine on a connection's thread: a handler's answer,
 // the next chunk of a streamed body. The producer parks it under the mutex and posts a cancel of
-// the timer to the strand, which wakes the waiting coroutine. The coroutine looks at the slot
+// the timer to that thread, which wakes the waiting coroutine. The coroutine looks at the slot
 // before every wait, and the posted cancel can only run once it waits, so no wake-up is lost;
 // a stale cancel (from an earlier value) is a spurious wake-up that WaitParked absorbs.
 template <class T>
@@ -143,7 +119,7 @@ struct Parked : std::enable_shared_from_this<Parked<T>> {
     return std::exchange(parked, std::nullopt);
   }
 
-  void Interrupt() {  // on the strand
+  void Interrupt() {  // on the connection's thread
     interrupted = true;
     timer.cancel();
   }
@@ -152,11 +128,11 @@ struct Parked : std::enable_shared_from_this<Parked<T>> {
   asio::steady_timer timer;
   std::mutex mutex;
   std::optional<T> parked;
-  bool interrupted = false;  // only touched on the strand
+  bool interrupted = false;  // only touched on the connection's thread
 };
 
-// Waits (on the strand) for the value parked in `slot`: nullopt once `deadline` has passed or
-// the wait was interrupted.
+// Waits (on the connection's thread) for the value parked in `slot`: nullopt once `deadline` has
+// passed or the wait was interrupted.
 template <class T>
 asio::awaitable<std::optional<T>> WaitParked(std::shared_ptr<Parked<T>> slot,
                                              Clock::time_point deadline) {
@@ -168,8 +144,8 @@ asio::awaitable<std::optional<T>> WaitParked(std::shared_ptr<Parked<T>> slot,
   }
 }
 
-// One value handed from any thread to the coroutine waiting for it on a connection's strand: a
-// handler's answer. The waiting coroutine's completion is deferred to its strand by whichever
+// One value handed from any thread to the coroutine waiting for it on a connection's thread: a
+// handler's answer. The waiting coroutine's completion is deferred to its executor by whichever
 // thread puts the value: one queued handler, no timer. When the value comes first (a handler that
 // answered inline), the coroutine takes it without suspending.
 template <class T>
@@ -194,20 +170,20 @@ class Handoff {
     return std::exchange(value_, std::nullopt);
   }
 
-  // On `strand`, the waiting coroutine's executor; at most one wait, only after TakeReady() found
+  // On `executor`, the waiting coroutine's; at most one wait, only after TakeReady() found
   // nothing.
-  asio::awaitable<T> Wait(asio::any_io_executor strand) {
+  asio::awaitable<T> Wait(asio::any_io_executor executor) {
     return asio::async_initiate<const asio::use_awaitable_t<>, void(T)>(
-        [this, strand = std::move(strand)](auto handler) {
+        [this, executor = std::move(executor)](auto handler) {
           std::unique_lock lock(mutex_);
           if (value_) {  // put between TakeReady() and now: complete, but never inline
             T value = std::move(*value_);
             value_.reset();
             lock.unlock();
-            Complete(strand, std::move(handler), std::move(value));
+            Complete(executor, std::move(handler), std::move(value));
             return;
           }
-          executor_ = strand;
+          executor_ = executor;
           waiter_.emplace(std::move(handler));
         },
         asio::use_awaitable);
@@ -218,8 +194,8 @@ class Handoff {
   // the same thread), the completion runs on that thread once the current handler returns,
   // instead of waking another thread.
   template <class Handler>
-  static void Complete(const asio::any_io_executor& strand, Handler handler, T value) {
-    asio::defer(strand, [handler = std::move(handler), value = std::move(value)]() mutable {
+  static void Complete(const asio::any_io_executor& executor, Handler handler, T value) {
+    asio::defer(executor, [handler = std::move(handler), value = std::move(value)]() mutable {
       std::move(handler)(std::move(value));
     });
   }
@@ -247,7 +223,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       : runtime(rt),
         dispatcher(d),
         options(std::move(opts)),
-        acceptor(asio::make_strand(rt.next_context())),
+        acceptor(rt.next_context().get_executor()),
         requests(registry.AddCounter("callgate_http_requests_total",
                                      "HTTP requests answered, by route, method and status",
                                      {"route", "method", "status"})),
@@ -306,7 +282,7 @@ asio::awaitable<void> Server::Impl::AcceptLoop() {
   auto self = shared_from_this();
   while (!draining) {
     auto [ec, socket] =
-        co_await acceptor.async_accept(asio::make_strand(runtime.next_context()), kTuple);
+        co_await acceptor.async_accept(runtime.next_context().get_executor(), kTuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || draining || !acceptor.is_open()) co_return;
       // Out of file descriptors and the like: back off briefly instead of spinning.
@@ -394,9 +370,10 @@ asio::awaitable<bool> Server::Impl::Write(Connection<Stream>& conn, Response res
   res.body() = std::move(response.body);
   res.keep_alive(keep_alive);
   res.prepare_payload();
-  if (method == "HEAD") res.body().clear();  // Content-Length still announces the GET body
-  beast::get_lowest_layer(conn.stream).expires_after(options.body_timeout);
+  if (method == "HEAD") res.body().clear();      // Content-Length still announces the GET body
+  conn.watchdog.SetAfter(options.body_timeout);  // a client that stops reading is dropped
   auto [ec, n] = co_await bhttp::async_write(conn.stream, res, kTuple);
+  conn.watchdog.Clear();
   co_return !ec;
 }
 
@@ -438,10 +415,10 @@ asio::awaitable<StreamOutcome> Server::Impl::WriteStreamed(Connection<Stream>& c
   res.body().data = nullptr;
   res.body().more = true;
   bhttp::response_serializer<bhttp::buffer_body> serializer(res);
-  auto& lowest = beast::get_lowest_layer(conn.stream);
-  lowest.expires_after(options.body_timeout);
+  conn.watchdog.SetAfter(options.body_timeout);
   auto [header_ec, header_bytes] =
       co_await bhttp::async_write_header(conn.stream, serializer, kTuple);
+  conn.watchdog.Clear();  // waiting for the producer is bounded by WaitParked's own deadline
   if (header_ec) co_return outcome;
   if (method == "HEAD") {  // the headers announce the GET body; the stream is never pulled
     outcome.complete = true;
@@ -479,8 +456,9 @@ asio::awaitable<StreamOutcome> Server::Impl::WriteStreamed(Connection<Stream>& c
     res.body().data = last ? nullptr : chunk->data.data();
     res.body().size = last ? 0 : chunk->data.size();
     res.body().more = !last;
-    lowest.expires_after(options.body_timeout);  // a client that stops reading is dropped
+    conn.watchdog.SetAfter(options.body_timeout);  // a client that stops reading is dropped
     auto [ec, n] = co_await bhttp::async_write(conn.stream, serializer, kTuple);
+    conn.watchdog.Clear();
     if (ec == bhttp::error::need_buffer) ec = {};
     if (ec) {
       spdlog::debug("request {}: client gone after {} streamed bytes: {}", request_id,
@@ -517,8 +495,9 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
   bool aborted = false;  // fault injection: end with a reset, no FIN
   bool cut = false;      // a streamed body given up mid-way
   if constexpr (kTls) {
-    lowest.expires_after(options.header_timeout);
+    conn->watchdog.SetAfter(options.header_timeout);
     auto [ec] = co_await conn->stream.async_handshake(asio::ssl::stream_base::server, kTuple);
+    conn->watchdog.Clear();
     if (ec) {
       spdlog::debug("{}: TLS handshake failed: {}", conn->remote, ec.message());
       keep_going = false;
@@ -529,9 +508,10 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
     conn->idle = true;
     if (draining) break;
     if (buffer.size() == 0) {
-      lowest.expires_after(options.idle_timeout);
+      conn->watchdog.SetAfter(options.idle_timeout);
       // Room for a whole typical request (a ~6 KB signed webhook) in one receive.
       auto [ec, n] = co_await conn->stream.async_read_some(buffer.prepare(kFirstReadBytes), kTuple);
+      conn->watchdog.Clear();
       if (ec) break;
       buffer.commit(n);
     }
@@ -544,12 +524,11 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
 
-    lowest.expires_never();
-    std::optional<ReadDeadline> header_deadline;
-    header_deadline.emplace(conn, options.header_timeout);
+    // The deadline only cancels the read, so that a 408 can still be written.
+    conn->watchdog.SetAfter(options.header_timeout);
     auto [hec, hn] = co_await bhttp::async_read_header(conn->stream, buffer, parser, kTuple);
-    const bool header_timed_out = header_deadline->fired();
-    header_deadline.reset();
+    const bool header_timed_out = conn->watchdog.fired();
+    conn->watchdog.Clear();
     if (hec) {
       std::optional<Response> error;
       request.request_id = core::NewId("req");
@@ -626,15 +605,13 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
         const auto expect = request.headers.Get("Expect");
         if (expect && beast::iequals(*expect, "100-continue")) {
           bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, version};
-          lowest.expires_after(options.body_timeout);
+          conn->watchdog.SetAfter(options.body_timeout);
           co_await bhttp::async_write(conn->stream, cont, kTuple);
         }
-        lowest.expires_never();
-        std::optional<ReadDeadline> body_deadline;
-        body_deadline.emplace(conn, options.body_timeout);
+        conn->watchdog.SetAfter(options.body_timeout);
         auto [bec, bn] = co_await bhttp::async_read(conn->stream, buffer, parser, kTuple);
-        const bool body_timed_out = body_deadline->fired();
-        body_deadline.reset();
+        const bool body_timed_out = conn->watchdog.fired();
+        conn->watchdog.Clear();
         if (bec) {
           body_ok = false;
           keep_alive = false;
@@ -742,8 +719,9 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
   // truncation) but with a FIN after the bytes already sent.
   if constexpr (kTls) {
     if (!aborted && !cut && lowest.socket().is_open()) {
-      lowest.expires_after(std::chrono::seconds(1));
+      conn->watchdog.SetAfter(std::chrono::seconds(1));
       co_await conn->stream.async_shutdown(kTuple);
+      conn->watchdog.Clear();
     }
   }
   boost::system::error_code ignored;
@@ -814,7 +792,7 @@ void Server::Shutdown(std::chrono::milliseconds grace, std::function<void()> on_
     snapshot.assign(impl->connections.begin(), impl->connections.end());
   }
   for (const auto& conn : snapshot) {
-    // On the connection's strand: only a connection waiting for a new request is cut now.
+    // On the connection's thread: only a connection waiting for a new request is cut now.
     asio::post(conn->executor, [conn] {
       if (conn->drain) {
         conn->drain();  // a WebSocket: close it with 1001

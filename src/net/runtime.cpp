@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -77,6 +78,7 @@ struct Runtime::Impl {
   std::vector<Lane> lanes;
   std::atomic<unsigned> next{0};
   std::atomic<bool> stopped{false};
+  std::mutex running;  // held by the Run() that runs the lanes
   asio::signal_set signals;
   std::function<void(int)> on_signal;
 };
@@ -107,6 +109,7 @@ void Runtime::OnStopSignal(std::function<void(int)> on_signal) {
 }
 
 void Runtime::Run() {
+  const std::lock_guard one_run(impl_->running);
   std::vector<std::thread> threads;
   threads.reserve(impl_->lanes.size() - 1);
   for (std::size_t i = 1; i < impl_->lanes.size(); ++i) {

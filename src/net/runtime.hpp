@@ -4,12 +4,13 @@
 // that a connection, its timers and the upstream requests it makes stay on one thread: a request
 // answered on the thread that read it costs no cross-thread wake-up and no lock contention, the
 // tail latency that a single io_context shared by every thread showed. Accepted connections and
-// other long-lived work are spread over the threads in turn (next_context()). A connection or
-// session still lives on a strand of its context, so code stays correct whatever the number of
-// threads. Blocking work (SQLite, files, audio devices) never runs on these threads: it goes to
-// core::Worker or a component's own thread, and answers by posting back. Only net/ and http/
-// translation units see Asio types; this header forward-declares io_context so its users stay
-// cheap to compile.
+// other long-lived work are spread over the threads in turn (next_context()). Exactly one thread
+// runs each io_context, so its executor alone keeps a connection's or a request's handlers from
+// running concurrently: they use it directly, without a strand (which costs a lock and a queue
+// per handler). Run() keeps that true when called from several threads. Blocking work (SQLite,
+// files, audio devices) never runs on these threads: it goes to core::Worker or a component's own
+// thread, and answers by posting back. Only net/ and http/ translation units see Asio types; this
+// header forward-declares io_context so its users stay cheap to compile.
 #pragma once
 
 #include <functional>
@@ -42,7 +43,9 @@ class Runtime {
   void OnStopSignal(std::function<void(int)> on_signal);
 
   // Runs one io_context on each of io_threads() threads, this one included; returns after
-  // Stop().
+  // Stop(). Called from several threads at once (tests serving two routers on one runtime), one
+  // runs the io_contexts and the others wait for it to return: a second thread never runs a
+  // context that already has one.
   void Run();
   // Thread-safe; pending handlers are abandoned.
   void Stop();

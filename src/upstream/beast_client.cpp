@@ -1,11 +1,13 @@
 // The Beast implementation of upstream::HttpClient (see http_client.hpp for the contract).
 //
-// Each request runs as one coroutine on a strand of its own. A connection is owned by exactly
-// one request at a time: taken from the pool (or made), used, and given back only after a
-// complete response that allows keep-alive. tcp_stream's expiry enforces the connect timeout and
-// then the total deadline; closing the socket on expiry is what we want on the client side.
+// Each request runs as one coroutine on the executor of the I/O thread it was sent from (one
+// thread runs each io_context, so no strand is needed). A connection is owned by exactly one
+// request at a time: taken from the pool (or made), used, and given back only after a complete
+// response that allows keep-alive. tcp_stream's expiry enforces the connect timeout; the
+// connection's watchdog (net/watchdog.hpp: no timer operation per request) the total deadline,
+// by closing the socket, which is what we want on the client side.
 //
-// A streamed response (SendStreamed) keeps its connection, its parser and its strand in a
+// A streamed response (SendStreamed) keeps its connection, its parser and its executor in a
 // BodyState shared by the consumer's BodyStream handle and the coroutine reading each chunk; the
 // pool, like the TLS context, is shared so that a stream may outlive the client.
 #include "upstream/http_client.hpp"
@@ -13,6 +15,7 @@
 #include "upstream/url_target.hpp"
 
 #include "net/runtime.hpp"
+#include "net/watchdog.hpp"
 
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
@@ -22,7 +25,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -99,20 +101,25 @@ std::optional<Target> ParseTarget(const std::string& url, std::string& error) {
   return ParseUrlTarget(url, {"http"}, {"https"}, error);
 }
 
-// The io_context an executor (a request's strand) belongs to: the I/O thread it runs on.
+// The io_context an executor belongs to: the I/O thread it runs on.
 asio::io_context& ContextOf(const asio::any_io_executor& executor) {
   return static_cast<asio::io_context&>(asio::query(executor, asio::execution::context));
 }
 
 // One connection, plain or TLS. Owned by one request at a time.
 struct Link {
+  explicit Link(asio::io_context& context)
+      : home(&context), watchdog(context.get_executor(), [this] { lowest().close(); }) {}
+
   // The io_context (I/O thread) its socket is registered with: it is only reused by requests
   // running there, so its completions never hop to another thread.
-  const asio::io_context* home = nullptr;
+  const asio::io_context* home;
   std::unique_ptr<beast::tcp_stream> plain;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
   SteadyClock::time_point idle_since;
+  // The request's deadline, once connected: closes the socket when it passes.
+  net::Watchdog watchdog;
 
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
 
@@ -151,7 +158,7 @@ class Pool {
 
   void GiveBack(const std::string& key, std::unique_ptr<Link> link) {
     link->idle_since = SteadyClock::now();
-    link->lowest().expires_never();
+    link->watchdog.Clear();
     std::lock_guard lock(mutex_);
     auto& links = links_[std::pair(key, link->home)];
     if (links.size() >= max_idle_per_host_) links.pop_front();  // the stalest
@@ -172,10 +179,11 @@ class Pool {
 };
 
 // What a failed read of a response (head or body) means for the caller.
-HttpFailure ReadFailure(const boost::system::error_code& ec, bool got_some, const Target& target,
-                        std::uint64_t limit) {
+// `timed_out`: the connection's watchdog closed it.
+HttpFailure ReadFailure(const boost::system::error_code& ec, bool timed_out, bool got_some,
+                        const Target& target, std::uint64_t limit) {
   HttpFailure failure{HttpFailure::Kind::kConnectionLost, "", true};
-  if (ec == beast::error::timeout) {
+  if (timed_out) {
     failure.kind = HttpFailure::Kind::kTimeout;
     failure.message = "no complete response from " + target.host_header + " in time";
   } else if (ec == bhttp::error::body_limit) {
@@ -203,7 +211,7 @@ bool IsIdempotent(const std::string& method) {
 using StreamParser = bhttp::response_parser<bhttp::buffer_body>;
 
 // A streamed response's connection and parser, between the chunks the consumer asks for. Only
-// touched on `executor` (the request's strand).
+// touched on `executor` (the I/O thread the request ran on).
 struct BodyState {
   asio::any_io_executor executor;
   std::shared_ptr<ssl::context> tls_context;  // outlives `link` and the pool's TLS streams
@@ -257,13 +265,15 @@ struct BodyState {
     while (true) {
       body.data = data.data() + got;
       body.size = data.size() - got;
-      link->lowest().expires_after(read_timeout);
+      link->watchdog.SetAfter(read_timeout);
       boost::system::error_code ec;
       if (link->tls) {
         std::tie(ec, std::ignore) = co_await ReadSome(*link->tls);
       } else {
         std::tie(ec, std::ignore) = co_await ReadSome(*link->plain);
       }
+      const bool timed_out = link->watchdog.fired();
+      link->watchdog.Clear();
       got = data.size() - body.size;
       body.data = nullptr;  // `data` is ours: the parser must not write there later
       body.size = 0;
@@ -272,8 +282,8 @@ struct BodyState {
       if (ec) {
         failed = true;
         if (link) link->lowest().close();
-        HttpFailure failure = ReadFailure(ec, true, target, limit);
-        if (ec == beast::error::timeout) {
+        HttpFailure failure = ReadFailure(ec, timed_out, true, target, limit);
+        if (timed_out) {
           failure.message = "no body data from " + target.host_header + " within " +
                             std::to_string(read_timeout.count()) + " ms";
         }
@@ -337,17 +347,15 @@ class BeastHttpClient final : public HttpClient {
   ~BeastHttpClient() override { pool_->Clear(); }
 
   void Send(HttpRequest request, HttpCallback done) override {
-    auto executor = asio::make_strand(runtime_.context());
     asio::co_spawn(
-        executor,
+        runtime_.context(),
         Exchange<HttpOutcome, Attempt>(std::move(request), std::move(done), &BeastHttpClient::Once,
                                        &BeastHttpClient::Complete),
         asio::detached);
   }
 
   void SendStreamed(HttpRequest request, HttpStreamedCallback done) override {
-    auto executor = asio::make_strand(runtime_.context());
-    asio::co_spawn(executor,
+    asio::co_spawn(runtime_.context(),
                    Exchange<HttpStreamedOutcome, Opened>(std::move(request), std::move(done),
                                                          &BeastHttpClient::OpenOnce,
                                                          &BeastHttpClient::Streamed),
@@ -365,9 +373,8 @@ class BeastHttpClient final : public HttpClient {
       co_return HttpFailure{HttpFailure::Kind::kResolve,
                             "cannot resolve " + target.host + ": " + resolve_ec.message(), false};
     }
-    auto link = std::make_unique<Link>();
     asio::io_context& home = ContextOf(executor);
-    link->home = &home;
+    auto link = std::make_unique<Link>(home);
     if (target.tls) {
       link->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(home, *tls_context_);
     } else {
@@ -398,6 +405,7 @@ class BeastHttpClient final : public HttpClient {
                               false};
       }
     }
+    stream.expires_never();  // from now on the watchdog keeps the deadline
     co_return std::move(link);
   }
 
@@ -430,10 +438,11 @@ class BeastHttpClient final : public HttpClient {
       message.prepare_payload();
     }
 
-    link.lowest().expires_at(deadline);
+    link.watchdog.Set(deadline);  // for the write and the response after it
     auto [write_ec, written_bytes] = co_await bhttp::async_write(stream, message, kTuple);
     if (!write_ec) co_return std::nullopt;
-    const bool timed_out = write_ec == beast::error::timeout;
+    const bool timed_out = link.watchdog.fired();
+    link.watchdog.Clear();
     co_return HttpFailure{
         timed_out ? HttpFailure::Kind::kTimeout : HttpFailure::Kind::kConnectionLost,
         "sending to " + target.host_header +
@@ -459,9 +468,11 @@ class BeastHttpClient final : public HttpClient {
     parser.body_limit(limit);
     if (request.method == "HEAD") parser.skip(true);
     auto [read_ec, read_bytes] = co_await bhttp::async_read(stream, link.buffer, parser, kTuple);
+    const bool timed_out = link.watchdog.fired();
+    link.watchdog.Clear();
     if (read_ec) {
       attempt.nothing_received = !parser.got_some();
-      attempt.failure = ReadFailure(read_ec, parser.got_some(), target, limit);
+      attempt.failure = ReadFailure(read_ec, timed_out, parser.got_some(), target, limit);
       co_return attempt;
     }
     auto& response = parser.get();
@@ -594,12 +605,14 @@ class BeastHttpClient final : public HttpClient {
       parser->body_limit(boost::none);
     }
     if (request.method == "HEAD") parser->skip(true);
-    link.lowest().expires_at(deadline);
     auto [read_ec, read_bytes] =
         co_await bhttp::async_read_header(stream, link.buffer, *parser, kTuple);
+    const bool timed_out = link.watchdog.fired();
+    link.watchdog.Clear();
     if (read_ec) {
       opened.nothing_received = !parser->got_some();
-      opened.failure = ReadFailure(read_ec, parser->got_some(), target, request.max_response_bytes);
+      opened.failure =
+          ReadFailure(read_ec, timed_out, parser->got_some(), target, request.max_response_bytes);
       co_return opened;
     }
     opened.parser = std::move(parser);

@@ -2,6 +2,8 @@
 // websocket_session.cpp. Includes Beast; never include it from a public header.
 #pragma once
 
+#include "net/watchdog.hpp"
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
@@ -18,12 +20,19 @@ namespace beast = boost::beast;
 
 // What the registry and shutdown need of a connection, whatever its transport.
 struct ConnectionBase {
-  explicit ConnectionBase(asio::any_io_executor ex) : executor(std::move(ex)) {}
+  explicit ConnectionBase(asio::any_io_executor ex)
+      : executor(std::move(ex)), watchdog(executor, [this] { Cancel(); }) {}
   virtual ~ConnectionBase() = default;
   ConnectionBase(const ConnectionBase&) = delete;
   ConnectionBase& operator=(const ConnectionBase&) = delete;
-  virtual void Cancel() = 0;  // cancels pending I/O; call on `executor` (the strand)
+  virtual void Cancel() = 0;  // cancels pending I/O; call on `executor`
+  // The executor of the connection's I/O thread (its io_context's own: one thread runs it, so
+  // the connection's handlers never run concurrently and need no strand).
   asio::any_io_executor executor;
+  // The deadline of what the connection waits for (a request, its head or body, the client
+  // taking the answer): its expiry cancels the pending I/O. The stream's own expiry stays
+  // `never` (see net/watchdog.hpp).
+  net::Watchdog watchdog;
   std::atomic<bool> idle{true};  // waiting for the first byte of a request
   std::string remote;
   // Set while the connection is a WebSocket: closes it with 1001 on graceful shutdown.

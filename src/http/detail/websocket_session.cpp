@@ -71,7 +71,7 @@ class Session final : public WebSocketConnection,
   }
 
  private:
-  // Starts the writer on the strand unless it is already running.
+  // Starts the writer on the connection's thread unless it is already running.
   void Kick() {
     auto self = this->shared_from_this();
     asio::post(conn_->executor, [self] {
@@ -118,7 +118,7 @@ class Session final : public WebSocketConnection,
         break;
       }
     }
-    writing_ = false;  // on the strand
+    writing_ = false;  // on the connection's thread
     // Frames queued after the loop decided to stop are picked up by the next Kick().
     bool more = false;
     {
@@ -137,7 +137,7 @@ class Session final : public WebSocketConnection,
   bool close_sent_ = false;
   std::uint16_t close_code_ = 1000;
   std::string close_reason_;
-  bool writing_ = false;  // strand only
+  bool writing_ = false;  // connection's thread only
 };
 
 }  // namespace

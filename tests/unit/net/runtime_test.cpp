@@ -9,6 +9,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace callgate::net {
@@ -74,6 +75,31 @@ TEST(RuntimeTest, LanesRunOnDifferentThreads) {
   }
   runtime.Run();
   EXPECT_EQ(threads.size(), 2u);
+}
+
+// Two threads calling Run() (two test servers sharing a runtime): each io_context is still run by
+// one thread only, since connections rely on that instead of strands.
+TEST(RuntimeTest, ConcurrentRunsNeverShareAContext) {
+  Runtime runtime(2);
+  std::mutex mutex;
+  std::set<std::pair<asio::io_context*, std::thread::id>> ran_on;
+  std::atomic<int> left{200};
+  std::thread second([&] { runtime.Run(); });
+  for (int i = 0; i < 200; ++i) {
+    asio::io_context& context = runtime.next_context();
+    asio::post(context, [&, ctx = &context] {
+      {
+        std::lock_guard lock(mutex);
+        ran_on.emplace(ctx, std::this_thread::get_id());
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));  // let another thread try
+      if (--left == 0) runtime.Stop();
+    });
+  }
+  runtime.Run();
+  second.join();
+  EXPECT_EQ(left, 0);
+  EXPECT_EQ(ran_on.size(), 2u) << "each of the two contexts on exactly one thread";
 }
 
 // StopWhenIdle: work one lane posts to another after that one ran dry still runs before Run()

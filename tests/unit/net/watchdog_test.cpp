@@ -1,0 +1,118 @@
+// net::Watchdog: a connection's deadlines on one lazily armed timer.
+#include "net/watchdog.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <memory>
+#include <thread>
+
+namespace callgate::net {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using Clock = Watchdog::Clock;
+
+struct Expiries {
+  int count = 0;
+  Clock::time_point last;
+};
+
+std::unique_ptr<Watchdog> Make(asio::io_context& io, Expiries& expiries) {
+  return std::make_unique<Watchdog>(io.get_executor(), [&expiries] {
+    ++expiries.count;
+    expiries.last = Clock::now();
+  });
+}
+
+TEST(WatchdogTest, ExpiresOnceTheDeadlinePasses) {
+  asio::io_context io;
+  Expiries expiries;
+  auto watchdog = Make(io, expiries);
+  const auto deadline = Clock::now() + 20ms;
+  watchdog->Set(deadline);
+  EXPECT_FALSE(watchdog->fired());
+  io.run();  // returns once nothing is pending: after the expiry
+  EXPECT_EQ(expiries.count, 1);
+  EXPECT_GE(expiries.last, deadline);
+  EXPECT_TRUE(watchdog->fired());
+  watchdog->SetAfter(1h);
+  EXPECT_FALSE(watchdog->fired()) << "a new deadline starts afresh";
+}
+
+// The timer armed for the first deadline finds a later one and waits for that instead.
+TEST(WatchdogTest, ALaterDeadlineDefersTheExpiry) {
+  asio::io_context io;
+  Expiries expiries;
+  auto watchdog = Make(io, expiries);
+  watchdog->Set(Clock::now() + 10ms);
+  Clock::time_point later;
+  asio::steady_timer moved(io, 5ms);
+  moved.async_wait([&](const boost::system::error_code&) {
+    later = Clock::now() + 40ms;
+    watchdog->Set(later);
+  });
+  io.run();
+  EXPECT_EQ(expiries.count, 1);
+  EXPECT_GE(expiries.last, later);
+}
+
+TEST(WatchdogTest, ClearedMeansNoExpiry) {
+  asio::io_context io;
+  Expiries expiries;
+  auto watchdog = Make(io, expiries);
+  watchdog->SetAfter(10ms);
+  watchdog->Clear();
+  io.run();  // the armed timer fires, finds no deadline and is not re-armed
+  EXPECT_EQ(expiries.count, 0);
+  EXPECT_FALSE(watchdog->fired());
+}
+
+// A deadline earlier than the armed one re-arms the timer at once.
+TEST(WatchdogTest, AnEarlierDeadlineReArms) {
+  asio::io_context io;
+  Expiries expiries;
+  auto watchdog = Make(io, expiries);
+  const auto far = Clock::now() + 1h;
+  watchdog->Set(far);
+  watchdog->Clear();
+  const auto near = Clock::now() + 10ms;
+  watchdog->Set(near);
+  io.run();  // would wait an hour for the first arming
+  EXPECT_EQ(expiries.count, 1);
+  EXPECT_GE(expiries.last, near);
+  EXPECT_LT(expiries.last, far);
+}
+
+// The owner may go while the timer waits: nothing runs for it afterwards (ASan would see a use
+// after free).
+TEST(WatchdogTest, DestroyedWhileArmedIsQuiet) {
+  asio::io_context io;
+  Expiries expiries;
+  auto watchdog = Make(io, expiries);
+  watchdog->SetAfter(1ms);
+  asio::post(io, [&] { watchdog.reset(); });
+  io.run();
+  EXPECT_EQ(expiries.count, 0);
+}
+
+// The timer has fired, its handler queued, when the owner goes: the handler must not touch it.
+// The reactor runs first in the queue (it was queued when the timer was armed), finds the
+// expired timer and queues its handler behind the posted reset.
+TEST(WatchdogTest, DestroyedAfterTheTimerFiredIsQuiet) {
+  asio::io_context io;
+  Expiries expiries;
+  auto watchdog = Make(io, expiries);
+  watchdog->SetAfter(1ms);
+  std::this_thread::sleep_for(5ms);
+  asio::post(io, [&] { watchdog.reset(); });
+  io.run();
+  EXPECT_EQ(expiries.count, 0);
+}
+
+}  // namespace
+}  // namespace callgate::net
