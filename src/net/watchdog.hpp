@@ -71,21 +71,21 @@ class Watchdog {
     core->armed_for = at;
     const std::uint64_t generation = ++core->generation;
     core->timer.expires_at(at);  // a pending wait completes with operation_aborted
-    core->timer.async_wait([weak = std::weak_ptr<Core>(core),
-                            generation](const boost::system::error_code& ec) {
-      if (ec) return;
-      auto alive = weak.lock();
-      if (!alive || alive->generation != generation) return;
-      alive->armed_for = Clock::time_point::max();
-      if (alive->deadline == Clock::time_point::max()) return;
-      if (Clock::now() < alive->deadline) {
-        Arm(alive, alive->deadline);
-        return;
-      }
-      alive->deadline = Clock::time_point::max();
-      alive->fired = true;
-      alive->expire();
-    });
+    core->timer.async_wait(
+        [weak = std::weak_ptr<Core>(core), generation](const boost::system::error_code& ec) {
+          if (ec) return;
+          auto alive = weak.lock();
+          if (!alive || alive->generation != generation) return;
+          alive->armed_for = Clock::time_point::max();
+          if (alive->deadline == Clock::time_point::max()) return;
+          if (Clock::now() < alive->deadline) {
+            Arm(alive, alive->deadline);
+            return;
+          }
+          alive->deadline = Clock::time_point::max();
+          alive->fired = true;
+          alive->expire();
+        });
   }
 
   std::shared_ptr<Core> core_;

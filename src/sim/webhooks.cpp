@@ -473,13 +473,13 @@ void WebhookSender::AddRoutes(http::Router& router) {
               for (const auto& item : value.as_array()) {
                 const std::string name =
                     item.is_string() ? std::string(item.as_string()) : std::string();
-                if (name == "transcript")
+                if (name == "transcript") {
                   next.transcript = true;
-                else if (name == "audio")
+                } else if (name == "audio") {
                   next.audio = true;
-                else if (name == "call_initiation_failure")
+                } else if (name == "call_initiation_failure") {
                   next.initiation_failure = true;
-                else {
+                } else {
                   responder.Send(
                       BadRequest("events must name transcript, audio or call_initiation_failure"));
                   return;

@@ -489,7 +489,9 @@ class BeastHttpClient final : public HttpClient {
 
   asio::awaitable<Attempt> Once(std::unique_ptr<Link>& link, const HttpRequest& request,
                                 const Target& target, SteadyClock::time_point deadline) {
-    if (link->tls) co_return co_await Roundtrip(*link->tls, *link, request, target, deadline);
+    if (link->tls) {
+      co_return co_await Roundtrip(*link->tls, *link, request, target, deadline);
+    }
     co_return co_await Roundtrip(*link->plain, *link, request, target, deadline);
   }
 
@@ -621,7 +623,9 @@ class BeastHttpClient final : public HttpClient {
 
   asio::awaitable<Opened> OpenOnce(std::unique_ptr<Link>& link, const HttpRequest& request,
                                    const Target& target, SteadyClock::time_point deadline) {
-    if (link->tls) co_return co_await OpenOn(*link->tls, *link, request, target, deadline);
+    if (link->tls) {
+      co_return co_await OpenOn(*link->tls, *link, request, target, deadline);
+    }
     co_return co_await OpenOn(*link->plain, *link, request, target, deadline);
   }
 
