@@ -22,17 +22,18 @@ struct Expiries {
   Clock::time_point last;
 };
 
-std::unique_ptr<Watchdog> Make(asio::io_context& io, Expiries& expiries) {
-  return std::make_unique<Watchdog>(io.get_executor(), [&expiries] {
+// A watchdog on an io_context the test runs itself; io.run() returns once nothing is pending.
+class WatchdogTest : public ::testing::Test {
+ protected:
+  asio::io_context io;
+  Expiries expiries;
+  std::unique_ptr<Watchdog> watchdog = std::make_unique<Watchdog>(io.get_executor(), [this] {
     ++expiries.count;
     expiries.last = Clock::now();
   });
-}
+};
 
-TEST(WatchdogTest, ExpiresOnceTheDeadlinePasses) {
-  asio::io_context io;
-  Expiries expiries;
-  auto watchdog = Make(io, expiries);
+TEST_F(WatchdogTest, ExpiresOnceTheDeadlinePasses) {
   const auto deadline = Clock::now() + 20ms;
   watchdog->Set(deadline);
   EXPECT_FALSE(watchdog->fired());
@@ -45,10 +46,7 @@ TEST(WatchdogTest, ExpiresOnceTheDeadlinePasses) {
 }
 
 // The timer armed for the first deadline finds a later one and waits for that instead.
-TEST(WatchdogTest, ALaterDeadlineDefersTheExpiry) {
-  asio::io_context io;
-  Expiries expiries;
-  auto watchdog = Make(io, expiries);
+TEST_F(WatchdogTest, ALaterDeadlineDefersTheExpiry) {
   watchdog->Set(Clock::now() + 10ms);
   Clock::time_point later;
   asio::steady_timer moved(io, 5ms);
@@ -61,10 +59,7 @@ TEST(WatchdogTest, ALaterDeadlineDefersTheExpiry) {
   EXPECT_GE(expiries.last, later);
 }
 
-TEST(WatchdogTest, ClearedMeansNoExpiry) {
-  asio::io_context io;
-  Expiries expiries;
-  auto watchdog = Make(io, expiries);
+TEST_F(WatchdogTest, ClearedMeansNoExpiry) {
   watchdog->SetAfter(10ms);
   watchdog->Clear();
   io.run();  // the armed timer fires, finds no deadline and is not re-armed
@@ -73,10 +68,7 @@ TEST(WatchdogTest, ClearedMeansNoExpiry) {
 }
 
 // A deadline earlier than the armed one re-arms the timer at once.
-TEST(WatchdogTest, AnEarlierDeadlineReArms) {
-  asio::io_context io;
-  Expiries expiries;
-  auto watchdog = Make(io, expiries);
+TEST_F(WatchdogTest, AnEarlierDeadlineReArms) {
   const auto far = Clock::now() + 1h;
   watchdog->Set(far);
   watchdog->Clear();
@@ -90,10 +82,7 @@ TEST(WatchdogTest, AnEarlierDeadlineReArms) {
 
 // The owner may go while the timer waits: nothing runs for it afterwards (ASan would see a use
 // after free).
-TEST(WatchdogTest, DestroyedWhileArmedIsQuiet) {
-  asio::io_context io;
-  Expiries expiries;
-  auto watchdog = Make(io, expiries);
+TEST_F(WatchdogTest, DestroyedWhileArmedIsQuiet) {
   watchdog->SetAfter(1ms);
   asio::post(io, [&] { watchdog.reset(); });
   io.run();
@@ -103,10 +92,7 @@ TEST(WatchdogTest, DestroyedWhileArmedIsQuiet) {
 // The timer has fired, its handler queued, when the owner goes: the handler must not touch it.
 // The reactor runs first in the queue (it was queued when the timer was armed), finds the
 // expired timer and queues its handler behind the posted reset.
-TEST(WatchdogTest, DestroyedAfterTheTimerFiredIsQuiet) {
-  asio::io_context io;
-  Expiries expiries;
-  auto watchdog = Make(io, expiries);
+TEST_F(WatchdogTest, DestroyedAfterTheTimerFiredIsQuiet) {
   watchdog->SetAfter(1ms);
   std::this_thread::sleep_for(5ms);
   asio::post(io, [&] { watchdog.reset(); });
