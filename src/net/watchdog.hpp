@@ -12,7 +12,8 @@
 //
 // Single-threaded: every call, and `expire`, runs on the executor given to the constructor (the
 // connection's I/O thread). The owner may be destroyed while a wait is pending: the wait's
-// handler only holds a weak reference.
+// handler only holds a weak reference to the state, which the Watchdog alone owns (destroying
+// it destroys the timer, which cancels the wait).
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -34,7 +35,6 @@ class Watchdog {
   // a Clear; it should cancel or close what the phase waits for.
   Watchdog(const boost::asio::any_io_executor& executor, std::function<void()> expire)
       : core_(std::make_shared<Core>(executor, std::move(expire))) {}
-  ~Watchdog() { core_->timer.cancel(); }
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
 
@@ -42,7 +42,7 @@ class Watchdog {
     Core& core = *core_;
     core.deadline = deadline;
     core.fired = false;
-    if (deadline < core.armed_for) Arm(deadline);
+    if (deadline < core.armed_for) Arm(core_, deadline);
   }
   template <class Rep, class Period>
   void SetAfter(std::chrono::duration<Rep, Period> timeout) {
@@ -64,8 +64,6 @@ class Watchdog {
     std::uint64_t generation = 0;  // of the pending wait: a superseded wait's handler does nothing
     bool fired = false;
   };
-
-  void Arm(Clock::time_point at) { Arm(core_, at); }
 
   static void Arm(const std::shared_ptr<Core>& core, Clock::time_point at) {
     core->armed_for = at;
