@@ -1,9 +1,9 @@
 #include "http/dispatcher.hpp"
 
+#include "core/secure_compare.hpp"
 #include "core/strings.hpp"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <boost/json/stream_parser.hpp>
 
@@ -35,27 +35,6 @@ std::string_view PresentedKey(const Request& head) {
       return core::TrimWhitespace(value.substr(7));
   }
   return {};
-}
-
-using Digest = std::array<unsigned char, 32>;
-
-// SHA-256 with the digest fetched once and a context per thread: the one-shot SHA256() of
-// OpenSSL 3 fetches the algorithm and allocates a context on every call, which cost more than
-// the hashing of an API key itself.
-std::optional<Digest> Sha256(std::string_view data) {
-  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  struct ContextDeleter {
-    void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-  };
-  thread_local std::unique_ptr<EVP_MD_CTX, ContextDeleter> context(EVP_MD_CTX_new());
-  Digest digest{};
-  unsigned int length = 0;
-  if (md == nullptr || context == nullptr || EVP_DigestInit_ex(context.get(), md, nullptr) != 1 ||
-      EVP_DigestUpdate(context.get(), data.data(), data.size()) != 1 ||
-      EVP_DigestFinal_ex(context.get(), digest.data(), &length) != 1 || length != digest.size()) {
-    return std::nullopt;
-  }
-  return digest;
 }
 
 }  // namespace
@@ -111,7 +90,7 @@ Dispatcher::Dispatcher(const Router& router, DispatchOptions options)
     : router_(router), options_(std::move(options)) {
   key_digests_.reserve(options_.api_keys.size());
   for (const std::string& key : options_.api_keys) {
-    const auto digest = Sha256(key);
+    const auto digest = core::Sha256(key);
     if (!digest) throw std::runtime_error("SHA-256 is not available");
     key_digests_.push_back(*digest);
   }
@@ -121,10 +100,10 @@ Dispatcher::Dispatcher(const Router& router, DispatchOptions options)
 // digests computed once): the time depends neither on where the strings differ, nor on their
 // lengths, nor on which key matched.
 bool Dispatcher::MatchesAnyKey(std::string_view candidate) const {
-  const auto digest = Sha256(candidate);
+  const auto digest = core::Sha256(candidate);
   if (!digest) return false;  // refused rather than compared against nothing
   int matched = 0;
-  for (const Digest& key : key_digests_) {
+  for (const auto& key : key_digests_) {
     matched |= static_cast<int>(CRYPTO_memcmp(digest->data(), key.data(), digest->size()) == 0);
   }
   return matched != 0;

@@ -11,6 +11,7 @@
 #include "core/logging.hpp"
 #include "http/detail/connection.hpp"
 #include "http/detail/websocket_session.hpp"
+#include "http/response_head.hpp"
 #include "metrics/registry.hpp"
 #include "net/runtime.hpp"
 
@@ -24,10 +25,12 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <array>
 #include <atomic>
 #include <ctime>
 #include <mutex>
@@ -52,8 +55,9 @@ using detail::PlainStream;
 using detail::TlsStream;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kFirstReadBytes = 8 * 1024;
+constexpr std::size_t kHeadReserveBytes = 512;  // a typical head, so that it grows at most once
 
-std::string HttpDate() {
+const std::string& HttpDate() {
   thread_local std::time_t cached_second = 0;
   thread_local std::string cached;
   const std::time_t now = std::time(nullptr);
@@ -90,11 +94,6 @@ std::string MethodLabel(std::string_view method) {
     if (method == known) return std::string(known);
   }
   return "OTHER";
-}
-
-// Statuses whose responses never carry a body (RFC 9110 §6.4.1).
-bool StatusHasBody(int status) {
-  return status >= 200 && status != 204 && status != 304;
 }
 
 // A value handed from any thread to a coroutine on a connection's thread: a handler's answer,
@@ -359,20 +358,24 @@ template <class Stream>
 asio::awaitable<bool> Server::Impl::Write(Connection<Stream>& conn, Response response,
                                           const std::string& method, unsigned version,
                                           bool keep_alive, const std::string& request_id) {
-  bhttp::response<bhttp::string_body> res;
-  res.version(version);
-  res.result(static_cast<unsigned>(response.status));
-  for (auto& [name, value] : response.headers.All())
-    res.insert(name, value);
-  res.set(bhttp::field::server, options.server_name);
-  res.set(bhttp::field::date, HttpDate());
-  if (!request_id.empty()) res.set("X-Request-Id", request_id);
-  res.body() = std::move(response.body);
-  res.keep_alive(keep_alive);
-  res.prepare_payload();
-  if (method == "HEAD") res.body().clear();      // Content-Length still announces the GET body
+  // One buffer for the head, written with the body in one gather (see response_head.hpp).
+  const bool has_body = StatusHasBody(response.status);
+  std::string head;
+  head.reserve(kHeadReserveBytes);
+  const std::string& date = HttpDate();
+  AppendResponseHead(head, response.status, response.headers,
+                     has_body ? std::optional<std::size_t>(response.body.size()) : std::nullopt,
+                     {.version = version,
+                      .keep_alive = keep_alive,
+                      .server = options.server_name,
+                      .date = date,
+                      .request_id = request_id});
+  // HEAD: Content-Length still announces the GET body, which is not sent.
+  const bool send_body = has_body && method != "HEAD" && !response.body.empty();
+  const std::array<asio::const_buffer, 2> buffers{
+      asio::buffer(head), send_body ? asio::buffer(response.body) : asio::const_buffer()};
   conn.watchdog.SetAfter(options.body_timeout);  // a client that stops reading is dropped
-  auto [ec, n] = co_await bhttp::async_write(conn.stream, res, kTuple);
+  auto [ec, n] = co_await asio::async_write(conn.stream, buffers, kTuple);
   conn.watchdog.Clear();
   co_return !ec;
 }
