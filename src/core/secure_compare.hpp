@@ -5,11 +5,20 @@
 // Thread-safe; no allocation.
 #pragma once
 
+#include <array>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 
 namespace callgate::core {
+
+using Sha256Digest = std::array<unsigned char, 32>;
+
+// SHA-256 with the algorithm fetched once and one context per thread: OpenSSL 3's one-shot
+// SHA256() fetches the algorithm and allocates a context on every call, which costs more than
+// hashing a key or a signature. nullopt only if OpenSSL itself fails. Thread-safe.
+std::optional<Sha256Digest> Sha256(std::string_view data);
 
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 

@@ -3,9 +3,9 @@
 #include "store/statement.hpp"
 
 #include "core/ids.hpp"
+#include "core/secure_compare.hpp"
 
 #include <fcntl.h>
-#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -86,12 +86,6 @@ std::string NewEventId(std::int64_t received_at_ms) {
                     0xffffffffffffULL);
   const std::string random = core::NewId("");  // "_" + 24 hex digits
   return "evt_" + std::string(time_part) + random.substr(1, 16);
-}
-
-std::array<unsigned char, SHA256_DIGEST_LENGTH> Sha256(std::string_view text) {
-  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest.data());
-  return digest;
 }
 
 std::int64_t UnixMillis(const core::Clock& clock) {
@@ -412,13 +406,17 @@ void Inbox::CommitBatch(sqlite3* db, std::vector<Pending>& batch) {
     const Event& event = *p.event;
     const Submission& s = p.submission;
     SubmitResult& result = results[i];
-    const auto key_hash = Sha256(s.replay_key);
-
     // A replayed delivery? Only events without a conversation id need the replay memory: a
     // replay of any other event has its conversation and type, so it is a redelivery below.
-    const bool remember_key = !s.replay_key.empty() && event.conversation_id.empty();
-    const std::string_view key_bytes(reinterpret_cast<const char*>(key_hash.data()),
-                                     key_hash.size());
+    // Their key is hashed here, the others' not at all.
+    const auto key_hash = !s.replay_key.empty() && event.conversation_id.empty()
+                              ? core::Sha256(s.replay_key)
+                              : std::nullopt;
+    const bool remember_key = key_hash.has_value();
+    const std::string_view key_bytes =
+        key_hash
+            ? std::string_view(reinterpret_cast<const char*>(key_hash->data()), key_hash->size())
+            : std::string_view();
     std::string error;
     if (remember_key) {
       store::Statement q(db, kFindReplaySql);
