@@ -52,8 +52,21 @@ constexpr std::string_view kNotAConversation = "the conversation lacks conversat
 
 // An arena for the tree parsed from `bytes` of JSON text and what is built from it: a parsed
 // conversation takes about twice its text, the rendered answer about as much again.
-boost::json::storage_ptr ArenaFor(std::size_t bytes) {
-  return boost::json::make_shared_resource<boost::json::monotonic_resource>(4 * bytes + 1024);
+std::unique_ptr<boost::json::monotonic_resource> ArenaFor(std::size_t bytes) {
+  return std::make_unique<boost::json::monotonic_resource>(4 * bytes + 1024);
+}
+
+// A conversation parsed from a 2xx answer into an arena of its own (see ConversationDocument).
+std::variant<ConversationDocument, ApiError> ParseConversationDocument(HttpResponse& response) {
+  auto arena = ArenaFor(response.body.size());
+  auto json = JsonBody(response, boost::json::storage_ptr(arena.get()));
+  if (auto* error = std::get_if<ApiError>(&json)) return std::move(*error);
+  auto& value = std::get<boost::json::value>(json);
+  if (!IsConversation(value)) return BadResponse(std::string(kNotAConversation), response);
+  // Constructed, not assigned: a moved JSON object keeps its storage only in a construction.
+  return ConversationDocument{.arena = std::move(arena),
+                              .object = boost::json::object(std::move(value.get_object())),
+                              .body = std::move(response.body)};
 }
 
 std::string ConversationPath(std::string_view conversation_id) {
@@ -227,9 +240,11 @@ void ElevenLabsApi::GetConversationDocument(
                     }
                     const auto& object = std::get<boost::json::object>(result);
                     std::string body = boost::json::serialize(object);
-                    ConversationDocument document{
-                        boost::json::object(object, ArenaFor(body.size())), std::move(body)};
-                    done(std::move(document));
+                    auto arena = ArenaFor(body.size());
+                    const boost::json::storage_ptr storage(arena.get());
+                    done(ConversationDocument{.arena = std::move(arena),
+                                              .object = boost::json::object(object, storage),
+                                              .body = std::move(body)});
                   });
 }
 
@@ -333,15 +348,9 @@ void ElevenLabsClient::GetConversationDocument(
   call->deadline = clock_.Now() + options_.timeout;
   call->done = [done = std::move(done)](std::variant<HttpResponse, ApiError> result) {
     if (auto* error = std::get_if<ApiError>(&result)) return done(std::move(*error));
-    auto& response = std::get<HttpResponse>(result);
-    auto json = JsonBody(response, ArenaFor(response.body.size()));
-    if (auto* error = std::get_if<ApiError>(&json)) return done(std::move(*error));
-    auto& value = std::get<boost::json::value>(json);
-    if (!IsConversation(value)) {
-      return done(BadResponse(std::string(kNotAConversation), response));
-    }
-    ConversationDocument document{std::move(value.get_object()), std::move(response.body)};
-    done(std::move(document));
+    auto document = ParseConversationDocument(std::get<HttpResponse>(result));
+    if (auto* error = std::get_if<ApiError>(&document)) return done(std::move(*error));
+    done(std::move(std::get<ConversationDocument>(document)));
   };
   Execute(std::move(call));
 }

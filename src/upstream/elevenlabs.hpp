@@ -13,6 +13,7 @@
 #include "upstream/http_client.hpp"
 #include "upstream/retry_policy.hpp"
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
 
 #include <chrono>
@@ -50,10 +51,13 @@ struct AudioStream {
 // GET /v1/convai/conversations/{id} as received, for a caller that renders it at once: the
 // 2xx body's bytes and the object parsed from them (GetConversationDocument).
 struct ConversationDocument {
-  // Allocated from a monotonic arena of its own (object.storage(), sized for the body): values
-  // built with that storage take parts of it by move, without copies, and the whole tree is
-  // freed at once with the last value using it. The arena is not thread-safe: the object and
-  // every value sharing its storage belong to one thread at a time.
+  // The monotonic arena `object` lives in, sized for the body; declared first so that it
+  // outlives `object`. Values built with object.storage() take parts of it by move, without
+  // copies. The storage is not reference-counted, so neither `object` nor those values visit
+  // their nodes (hundreds for a transcript) when they go: the arena frees its blocks at once.
+  // Hence values built with that storage must not outlive the document. The arena is not
+  // thread-safe: the document belongs to one thread at a time.
+  std::unique_ptr<boost::json::monotonic_resource> arena;
   boost::json::object object;
   std::string body;  // the JSON text `object` was parsed from
 };

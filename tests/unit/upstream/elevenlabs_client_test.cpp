@@ -233,8 +233,12 @@ TEST_F(ElevenLabsClientTest, ConversationDocumentKeepsTheBodyAndParsesIntoAnAren
   EXPECT_EQ(document.body, direct->body);
   EXPECT_EQ(document.object, boost::json::parse(direct->body).as_object());
   EXPECT_EQ(document.object.at("status").as_string(), "done");
-  // Its own arena (a monotonic resource), not the default heap.
+  // Its own arena (a monotonic resource), not the default heap, and not reference-counted: the
+  // tree goes without visiting its nodes.
   EXPECT_TRUE(document.object.storage().is_deallocate_trivial());
+  ASSERT_NE(document.arena, nullptr);
+  EXPECT_EQ(document.object.storage().get(), document.arena.get());
+  EXPECT_TRUE(document.object.storage().is_not_shared_and_deallocate_is_trivial());
 
   // The same object as GetConversation.
   const auto plain =
