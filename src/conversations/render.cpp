@@ -1,5 +1,6 @@
 #include "conversations/render.hpp"
 
+#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
 #include <cctype>
@@ -131,10 +132,15 @@ json::object RenderConversation(const json::object& upstream, std::string_view r
   return answer;
 }
 
-json::object RenderConversation(json::object&& upstream, std::string_view recording_url) {
-  json::object answer = RenderSummary(upstream, recording_url, upstream.storage());
-  answer["upstream"] = std::move(upstream);  // same storage: moved, not copied
-  return answer;
+std::string RenderConversationText(const json::object& upstream, std::string_view upstream_text,
+                                   std::string_view recording_url) {
+  std::string text = json::serialize(RenderSummary(upstream, recording_url, upstream.storage()));
+  text.pop_back();  // the summary's closing brace; `upstream` is its last member
+  text.reserve(text.size() + upstream_text.size() + 16);
+  text += text.size() > 1 ? R"(,"upstream":)" : R"("upstream":)";
+  text += upstream_text;
+  text += '}';
+  return text;
 }
 
 }  // namespace callgate::conversations

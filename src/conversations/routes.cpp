@@ -95,18 +95,19 @@ void GetConversation(upstream::ElevenLabsApi& api, const std::string& public_bas
   }
   std::string url =
       RecordingUrl(PublicBaseUrl(public_base_url, request.tls, request.headers.Get("Host")), id);
-  api.GetConversationDocument(id, [responder, url = std::move(url), id,
-                                   request_id = request.request_id](
-                                      ApiResult<upstream::ConversationDocument> result) {
-    if (const auto* error = std::get_if<ApiError>(&result)) {
-      LogUpstreamFailure("GET conversation " + id, request_id, *error);
-      responder.Send(upstream::ToGatewayResponse(*error, request_id));
-      return;
-    }
-    // The answer is built in the document's arena, the upstream object moved into it.
-    auto& document = std::get<upstream::ConversationDocument>(result);
-    responder.Send(http::Response::Json(200, RenderConversation(std::move(document.object), url)));
-  });
+  api.GetConversationDocument(
+      id, [responder, url = std::move(url), id,
+           request_id = request.request_id](ApiResult<upstream::ConversationDocument> result) {
+        if (const auto* error = std::get_if<ApiError>(&result)) {
+          LogUpstreamFailure("GET conversation " + id, request_id, *error);
+          responder.Send(upstream::ToGatewayResponse(*error, request_id));
+          return;
+        }
+        // The answer is built in the document's arena, with the upstream's own text spliced in.
+        const auto& document = std::get<upstream::ConversationDocument>(result);
+        responder.Send(http::Response::JsonText(
+            200, RenderConversationText(document.object, document.body, url)));
+      });
 }
 
 void FetchUpstreamAudio(upstream::ElevenLabsApi& api, std::string id, std::string request_id,

@@ -51,10 +51,14 @@ std::optional<std::string> Request::QueryParam(std::string_view name) const {
 }
 
 Response Response::Json(int status, const boost::json::value& value) {
+  return JsonText(status, boost::json::serialize(value));
+}
+
+Response Response::JsonText(int status, std::string json_text) {
   Response response;
   response.status = status;
-  response.headers.Set("Content-Type", "application/json");
-  response.body = boost::json::serialize(value);
+  response.headers.Add("Content-Type", "application/json");
+  response.body = std::move(json_text);
   return response;
 }
 

@@ -117,6 +117,8 @@ struct Response {
   bool abort_connection = false;
 
   static Response Json(int status, const boost::json::value& value);
+  // `json_text` must already be JSON (serialized elsewhere); sent as application/json.
+  static Response JsonText(int status, std::string json_text);
   static Response Text(int status, std::string text,
                        std::string content_type = "text/plain; charset=utf-8");
   static Response Stream(int status, std::string content_type, std::shared_ptr<BodyStream> stream);
