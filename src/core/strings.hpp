@@ -9,6 +9,9 @@ namespace callgate::core {
 // Lower-cases ASCII letters; other bytes are kept.
 std::string AsciiLower(std::string_view text);
 
+// Equal but for the case of ASCII letters (header names, tokens).
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
 // Without leading and trailing whitespace (std::isspace in the C locale).
 std::string_view TrimWhitespace(std::string_view text);
 

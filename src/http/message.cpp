@@ -1,5 +1,7 @@
 #include "http/message.hpp"
 
+#include "core/strings.hpp"
+
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse_query.hpp>
 
@@ -7,26 +9,17 @@
 #include <cctype>
 
 namespace callgate::http {
-namespace {
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-}  // namespace
+namespace {}  // namespace
 
 std::optional<std::string_view> Headers::Get(std::string_view name) const {
   for (const auto& [field, value] : fields_) {
-    if (EqualsIgnoreCase(field, name)) return std::string_view(value);
+    if (core::EqualsIgnoreCase(field, name)) return std::string_view(value);
   }
   return std::nullopt;
 }
 
 void Headers::Set(std::string name, std::string value) {
-  std::erase_if(fields_, [&](const auto& f) { return EqualsIgnoreCase(f.first, name); });
+  std::erase_if(fields_, [&](const auto& f) { return core::EqualsIgnoreCase(f.first, name); });
   fields_.emplace_back(std::move(name), std::move(value));
 }
 

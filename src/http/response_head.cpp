@@ -1,18 +1,13 @@
 #include "http/response_head.hpp"
 
+#include "core/strings.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 
 namespace callgate::http {
 namespace {
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 // RFC 9110 §5.6.2 token characters.
 bool IsTokenChar(char c) {
@@ -116,11 +111,12 @@ void AppendResponseHead(std::string& out, int status, const Headers& headers,
   out.append("\r\n");
 
   for (const auto& [name, value] : headers.All()) {
-    if (EqualsIgnoreCase(name, "Content-Length") || EqualsIgnoreCase(name, "Transfer-Encoding") ||
-        EqualsIgnoreCase(name, "Connection") ||
-        (!fields.server.empty() && EqualsIgnoreCase(name, "Server")) ||
-        (!fields.date.empty() && EqualsIgnoreCase(name, "Date")) ||
-        (!fields.request_id.empty() && EqualsIgnoreCase(name, "X-Request-Id")) ||
+    if (core::EqualsIgnoreCase(name, "Content-Length") ||
+        core::EqualsIgnoreCase(name, "Transfer-Encoding") ||
+        core::EqualsIgnoreCase(name, "Connection") ||
+        (!fields.server.empty() && core::EqualsIgnoreCase(name, "Server")) ||
+        (!fields.date.empty() && core::EqualsIgnoreCase(name, "Date")) ||
+        (!fields.request_id.empty() && core::EqualsIgnoreCase(name, "X-Request-Id")) ||
         !SafeField(name, value)) {
       continue;
     }
