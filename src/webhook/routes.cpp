@@ -1,5 +1,6 @@
 #include "webhook/routes.hpp"
 
+#include "core/logging.hpp"
 #include "http/dispatcher.hpp"
 
 #include <spdlog/spdlog.h>
@@ -69,8 +70,10 @@ void Receive(const State& state, http::Request request, const http::Responder& r
           case SubmitStatus::kDuplicate:
             spdlog::debug("request {}: webhook {} for {} {} as {}", rid, type, conversation,
                           SubmitStatusName(result.status), result.event_id);
-            responder.Send(http::Response::Json(
-                200, {{"status", SubmitStatusName(result.status)}, {"event_id", result.event_id}}));
+            // Formatted directly: this runs on the database thread, the inbox's serial stage.
+            responder.Send(http::Response::JsonText(
+                200, R"({"status":")" + std::string(SubmitStatusName(result.status)) +
+                         R"(","event_id":")" + core::JsonEscape(result.event_id) + R"("})"));
             return;
           case SubmitStatus::kBusy:
             spdlog::warn("request {}: webhook {} for {} not accepted: {}", rid, type, conversation,
