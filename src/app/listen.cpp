@@ -28,17 +28,9 @@ std::optional<std::uint16_t> ListenWithGracefulStop(net::Runtime& runtime, http:
                                                     const std::string& port_file,
                                                     std::chrono::milliseconds grace,
                                                     StopHooks* hooks) {
-  std::uint16_t port = 0;
-  try {
-    port = server.Listen();
-  } catch (const std::exception& e) {
-    spdlog::critical("{}", e.what());
-    return std::nullopt;
-  }
-  if (!port_file.empty() && !WritePortFile(port_file, port)) {
-    spdlog::critical("cannot write the port file {}", port_file);
-    return std::nullopt;
-  }
+  // SIGINT and SIGTERM are caught before the port is announced: a supervisor (or a test) that
+  // stops the service as soon as the port file appears gets a graceful stop, not the default
+  // action of the signal (exit 143). A signal that arrives before Run() waits in Asio's queue.
   auto signals_seen = std::make_shared<std::atomic<int>>(0);
   runtime.OnStopSignal([&runtime, &server, grace, signals_seen, hooks](int signal_number) {
     if (signals_seen->fetch_add(1) > 0) {
@@ -59,6 +51,17 @@ std::optional<std::uint16_t> ListenWithGracefulStop(net::Runtime& runtime, http:
       });
     });
   });
+  std::uint16_t port = 0;
+  try {
+    port = server.Listen();
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return std::nullopt;
+  }
+  if (!port_file.empty() && !WritePortFile(port_file, port)) {
+    spdlog::critical("cannot write the port file {}", port_file);
+    return std::nullopt;
+  }
   return port;
 }
 
