@@ -29,13 +29,12 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   return da && db && CRYPTO_memcmp(da->data(), db->data(), da->size()) == 0;
 }
 
-bool MatchesAnyKey(std::string_view candidate, std::span<const std::string> keys) {
+bool MatchesAnyKeyDigest(std::string_view candidate, std::span<const Sha256Digest> key_digests) {
   const auto dc = Sha256(candidate);
-  if (!dc) return false;
+  if (!dc) return false;  // refused rather than compared against nothing
   int matched = 0;
-  for (const std::string& key : keys) {
-    const auto dk = Sha256(key);
-    matched |= static_cast<int>(dk && CRYPTO_memcmp(dc->data(), dk->data(), dc->size()) == 0);
+  for (const Sha256Digest& key : key_digests) {
+    matched |= static_cast<int>(CRYPTO_memcmp(dc->data(), key.data(), dc->size()) == 0);
   }
   return matched != 0;
 }

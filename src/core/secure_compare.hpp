@@ -1,8 +1,8 @@
-// Constant-time comparison of secrets (API keys, HMAC signatures).
+// Constant-time comparison of secrets (API keys).
 //
 // Both sides are hashed with SHA-256 first, so the time taken depends neither on where the
 // strings differ nor on their lengths; the digests are then compared with CRYPTO_memcmp.
-// Thread-safe; no allocation.
+// Thread-safe; no allocation after a thread's first hash (its SHA-256 context).
 #pragma once
 
 #include <array>
@@ -22,8 +22,9 @@ std::optional<Sha256Digest> Sha256(std::string_view data);
 
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
-// True when `candidate` equals one of `keys`. Every key is compared (no early exit), so the
-// time does not reveal which key matched or how many keys there are before it.
-bool MatchesAnyKey(std::string_view candidate, std::span<const std::string> keys);
+// True when `candidate` equals one of the keys whose Sha256 digests are `key_digests` (hashed
+// once, when the keys are configured). Every key is compared (no early exit), so the time does
+// not reveal which key matched or how many keys there are before it.
+bool MatchesAnyKeyDigest(std::string_view candidate, std::span<const Sha256Digest> key_digests);
 
 }  // namespace callgate::core

@@ -3,7 +3,6 @@
 #include "core/secure_compare.hpp"
 #include "core/strings.hpp"
 
-#include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 #include <boost/json/stream_parser.hpp>
 
@@ -96,17 +95,10 @@ Dispatcher::Dispatcher(const Router& router, DispatchOptions options)
   }
 }
 
-// Both sides hashed, then compared with CRYPTO_memcmp (as core::MatchesAnyKey, with the keys'
-// digests computed once): the time depends neither on where the strings differ, nor on their
-// lengths, nor on which key matched.
+// The time depends neither on where the strings differ, nor on their lengths, nor on which
+// key matched (core::MatchesAnyKeyDigest, the keys' digests computed once).
 bool Dispatcher::MatchesAnyKey(std::string_view candidate) const {
-  const auto digest = core::Sha256(candidate);
-  if (!digest) return false;  // refused rather than compared against nothing
-  int matched = 0;
-  for (const auto& key : key_digests_) {
-    matched |= static_cast<int>(CRYPTO_memcmp(digest->data(), key.data(), digest->size()) == 0);
-  }
-  return matched != 0;
+  return core::MatchesAnyKeyDigest(candidate, key_digests_);
 }
 
 Response Dispatcher::RenderError(int status, std::string_view code, std::string_view message,

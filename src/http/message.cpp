@@ -6,11 +6,8 @@
 #include <boost/url/parse_query.hpp>
 
 #include <algorithm>
-#include <cctype>
 
 namespace callgate::http {
-namespace {}  // namespace
-
 std::optional<std::string_view> Headers::Get(std::string_view name) const {
   for (const auto& [field, value] : fields_) {
     if (core::EqualsIgnoreCase(field, name)) return std::string_view(value);

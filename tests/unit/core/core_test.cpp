@@ -22,13 +22,30 @@ TEST(SecureCompare, EqualsOnlyTheSameBytes) {
   EXPECT_FALSE(ConstantTimeEquals(std::string("a\0b", 3), std::string("a\0c", 3)));
 }
 
-TEST(SecureCompare, MatchesAnyKey) {
-  const std::vector<std::string> keys = {"first-key", "second-key"};
-  EXPECT_TRUE(MatchesAnyKey("first-key", keys));
-  EXPECT_TRUE(MatchesAnyKey("second-key", keys));
-  EXPECT_FALSE(MatchesAnyKey("third-key", keys));
-  EXPECT_FALSE(MatchesAnyKey("first-ke", keys));
-  EXPECT_FALSE(MatchesAnyKey("anything", {}));
+TEST(SecureCompare, Sha256MatchesTheStandardVectors) {
+  auto hex = [](const std::optional<Sha256Digest>& digest) {
+    std::string out;
+    for (unsigned char byte : digest.value()) {
+      constexpr char kDigits[] = "0123456789abcdef";
+      out += kDigits[byte >> 4];
+      out += kDigits[byte & 15];
+    }
+    return out;
+  };
+  // FIPS 180-2 examples.
+  EXPECT_EQ(hex(Sha256("abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(hex(Sha256("")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST(SecureCompare, MatchesAnyKeyDigest) {
+  std::vector<Sha256Digest> keys;
+  for (const char* key : {"first-key", "second-key"})
+    keys.push_back(Sha256(key).value());
+  EXPECT_TRUE(MatchesAnyKeyDigest("first-key", keys));
+  EXPECT_TRUE(MatchesAnyKeyDigest("second-key", keys));
+  EXPECT_FALSE(MatchesAnyKeyDigest("third-key", keys));
+  EXPECT_FALSE(MatchesAnyKeyDigest("first-ke", keys));
+  EXPECT_FALSE(MatchesAnyKeyDigest("anything", {}));
 }
 
 TEST(Ids, HavePrefixAndAreUnique) {
