@@ -3,6 +3,7 @@
 //   - a parsed header has a timestamp and 1-8 lowercase 64-hex v0 entries, or is the body-only
 //     form; a verified request's replay key is the MAC the secret gives for (t, body);
 //   - Sign() always verifies (round trip);
+//   - the one-pass event parse and the whole-tree parse agree (result or error);
 //   - a parsed event has a type, the required fields of its kind, and an audio event a file-safe
 //     conversation id and non-empty bytes; an error has a known code, and an invalid_json error
 //     a position inside the body;
@@ -79,8 +80,35 @@ void CheckVerify(std::string_view header, std::string_view body) {
   }
 }
 
+// The one-pass envelope parse and the whole-tree parse must agree on every body.
+void CheckBothParsesAgree(std::string_view body, const webhook::EventResult& one_pass) {
+  const webhook::EventResult tree = webhook::ParseEventWithTree(std::string(body));
+  if (one_pass.has_value() != tree.has_value()) std::abort();
+  if (!one_pass) {
+    const auto& a = one_pass.error();
+    const auto& b = tree.error();
+    if (a.code != b.code || a.field != b.field || a.message != b.message || a.offset != b.offset) {
+      std::abort();
+    }
+    return;
+  }
+  const webhook::Event& a = *one_pass;
+  const webhook::Event& b = *tree;
+  if (a.type != b.type || a.kind != b.kind || a.event_timestamp != b.event_timestamp ||
+      a.conversation_id != b.conversation_id || a.agent_id != b.agent_id || a.raw != b.raw ||
+      a.raw != body || a.audio.has_value() != b.audio.has_value() ||
+      a.failure.has_value() != b.failure.has_value()) {
+    std::abort();
+  }
+  if (a.failure && (a.failure->failure_reason != b.failure->failure_reason ||
+                    a.failure->provider != b.failure->provider)) {
+    std::abort();
+  }
+}
+
 void CheckEvent(std::string_view body) {
-  webhook::EventResult result = webhook::ParseEvent(body);
+  webhook::EventResult result = webhook::ParseEvent(std::string(body));
+  CheckBothParsesAgree(body, result);
   if (!result) {
     const webhook::EventError& error = result.error();
     if (error.code == "invalid_json") {
@@ -101,7 +129,7 @@ void CheckEvent(std::string_view body) {
     case webhook::EventType::kPostCallAudio:
       if (!event.audio || event.audio->mp3.empty()) std::abort();
       if (!webhook::IsSafeConversationId(event.conversation_id)) std::abort();
-      if (event.data.contains("full_audio")) std::abort();
+      if (webhook::DataOf(event).contains("full_audio")) std::abort();
       break;
     case webhook::EventType::kCallInitiationFailure:
       if (!event.failure || event.failure->failure_reason.empty()) std::abort();
@@ -117,7 +145,7 @@ void CheckEvent(std::string_view body) {
   stored.agent_id = event.agent_id;
   stored.event_timestamp = event.event_timestamp;
   stored.verification = "verified";
-  stored.event = std::make_shared<webhook::Event>(std::move(event));  // Event is move-only
+  stored.event = std::make_shared<webhook::Event>(std::move(event));
   const std::string banner =
       webhook::RenderBanner(stored, "", {.max_field_chars = 40, .max_message_chars = 80});
   for (char c : banner) {

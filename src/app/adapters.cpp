@@ -49,7 +49,7 @@ void LedgerSink::OnStored(const webhook::StoredEvent& stored) {
   if (event.kind == webhook::EventType::kPostCallTranscription) {
     // Filled only if the conversation is one of our calls: no transcript copy for the others.
     update.complete = [held = stored.event](calls::ConversationUpdate& u) {
-      calls::ConversationStatus status = calls::StatusFromConversation(held->data);
+      calls::ConversationStatus status = calls::StatusFromConversation(webhook::DataOf(*held));
       u.status = status.status;
       u.transcript = std::move(status.transcript);
       u.analysis = std::move(status.analysis);

@@ -145,9 +145,11 @@ std::string RenderBanner(const StoredEvent& stored, std::string_view recording_u
   lines.Field("Recording", url);
   if (stored.recording_path) lines.Field("Audio file", stored.recording_path->string());
   lines.Field("Source", std::string(SourceName(stored.source)) + " (" + stored.verification + ")");
-  if (event != nullptr && event->kind == EventType::kOther && !event->data.empty()) {
+  const boost::json::object data =
+      event != nullptr && event->kind == EventType::kOther ? DataOf(*event) : boost::json::object();
+  if (!data.empty()) {
     std::string keys;
-    for (const auto& field : event->data) {
+    for (const auto& field : data) {
       if (!keys.empty()) keys += ", ";
       keys += std::string(field.key());
     }

@@ -2,7 +2,9 @@
 
 #include <openssl/evp.h>
 
+#include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/monotonic_resource.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/json/parse_options.hpp>
 #include <boost/json/stream_parser.hpp>
 #include <boost/json/value.hpp>
@@ -15,8 +17,8 @@
 namespace callgate::webhook {
 namespace {
 
-// Bodies up to this size are parsed into a per-event arena (see ParseEvent).
-constexpr std::size_t kArenaBodyBytes = 1024 * 1024;
+// Bodies up to this size are checked in one pass without a tree (see ParseEvent).
+constexpr std::size_t kOnePassBodyBytes = 1024 * 1024;
 
 EventError Error(std::string code, std::string field, std::string message) {
   EventError error;
@@ -120,14 +122,6 @@ Transcription ParseTranscription(const boost::json::object& data) {
   return t;
 }
 
-InitiationFailure ParseFailure(const boost::json::object& data) {
-  InitiationFailure f;
-  f.failure_reason = StringOr(data, "failure_reason");
-  if (f.failure_reason.empty()) f.failure_reason = "unknown";
-  if (const auto* metadata = ObjectOf(data, "metadata")) f.provider = StringOr(*metadata, "type");
-  return f;
-}
-
 constexpr int kBase64Invalid = -1;
 
 int Base64Value(char c) {
@@ -138,6 +132,294 @@ int Base64Value(char c) {
   if (c == '/') return 63;
   return kBase64Invalid;
 }
+
+constexpr int kMaxDepth = 64;
+
+// What a parse finds of the envelope, before it is checked. Each field is absent, a scalar as
+// found, or an empty container of the kind found (only its kind matters).
+struct Envelope {
+  std::optional<boost::json::value> type;
+  std::optional<boost::json::value> event_timestamp;
+  std::optional<boost::json::value> data;
+  std::optional<boost::json::value> conversation_id;  // data.*
+  std::optional<boost::json::value> agent_id;
+  std::optional<boost::json::value> failure_reason;
+  std::optional<boost::json::value> metadata;
+  std::optional<boost::json::value> provider;  // data.metadata.type
+};
+
+std::optional<boost::json::value> ShapeOf(const boost::json::value* value) {
+  if (value == nullptr) return std::nullopt;
+  if (value->is_object()) return boost::json::value(boost::json::object_kind);
+  if (value->is_array()) return boost::json::value(boost::json::array_kind);
+  return boost::json::value(*value, boost::json::storage_ptr());
+}
+
+EventError InvalidJson(std::string_view body, std::size_t consumed, boost::system::error_code ec) {
+  EventError error;
+  error.code = "invalid_json";
+  const std::size_t offset = std::min(consumed, body.size());
+  error.offset = offset;
+  error.line = 1;
+  error.column = 1;
+  for (std::size_t i = 0; i < offset; ++i) {
+    if (body[i] == '\n') {
+      ++error.line;
+      error.column = 1;
+    } else {
+      ++error.column;
+    }
+  }
+  error.message = body.empty()
+                      ? std::string("the request body is empty; expected a JSON event")
+                      : "the request body is not valid JSON: " + ec.message() + " at line " +
+                            std::to_string(error.line) + ", column " + std::to_string(error.column);
+  return error;
+}
+
+EventError NotAnObject(std::string_view kind) {
+  EventError error =
+      Error("invalid_json", "", "the event must be a JSON object, got " + std::string(kind));
+  error.offset = 0;
+  error.line = 1;
+  error.column = 1;
+  return error;
+}
+
+// The checks both parses share, in the order their errors are reported. Everything but the
+// audio (whose checks need the base64) and `document`.
+EventResult Check(const Envelope& envelope) {
+  const auto& type = envelope.type;
+  if (!type) return Error("missing_field", "type", "the event has no \"type\"");
+  if (!type->is_string() || type->get_string().empty()) {
+    return Error("invalid_field", "type",
+                 "\"type\" must be a non-empty string, got " + std::string(KindOf(*type)));
+  }
+  std::optional<std::int64_t> event_timestamp;
+  if (const auto& timestamp = envelope.event_timestamp; timestamp && !timestamp->is_null()) {
+    event_timestamp = UnixSeconds(*timestamp);
+    if (!event_timestamp) {
+      return Error("invalid_field", "event_timestamp",
+                   "\"event_timestamp\" must be unix seconds (a number or a numeric string), got " +
+                       std::string(KindOf(*timestamp)));
+    }
+  }
+  if (!envelope.data) return Error("missing_field", "data", "the event has no \"data\"");
+  if (!envelope.data->is_object()) {
+    return Error("invalid_field", "data",
+                 "\"data\" must be an object, got " + std::string(KindOf(*envelope.data)));
+  }
+  Event event{.type = std::string(type->get_string()), .event_timestamp = event_timestamp};
+  event.kind = ClassifyEventType(event.type);
+  if (const auto& id = envelope.conversation_id; id && !id->is_null()) {
+    if (!id->is_string()) {
+      return Error("invalid_field", "data.conversation_id",
+                   "\"data.conversation_id\" must be a string, got " + std::string(KindOf(*id)));
+    }
+    event.conversation_id = std::string(id->get_string());
+  }
+  if (const auto& agent = envelope.agent_id; agent && agent->is_string()) {
+    event.agent_id = std::string(agent->get_string());
+  }
+  const bool needs_conversation =
+      event.kind == EventType::kPostCallTranscription || event.kind == EventType::kPostCallAudio;
+  if (needs_conversation && event.conversation_id.empty()) {
+    return Error("missing_field", "data.conversation_id",
+                 "a " + event.type + " event needs \"data.conversation_id\"");
+  }
+  if (event.kind == EventType::kCallInitiationFailure) {
+    InitiationFailure& f = event.failure.emplace();
+    if (const auto& reason = envelope.failure_reason; reason && reason->is_string()) {
+      f.failure_reason = std::string(reason->get_string());
+    }
+    if (f.failure_reason.empty()) f.failure_reason = "unknown";
+    const bool metadata_object = envelope.metadata && envelope.metadata->is_object();
+    if (const auto& provider = envelope.provider;
+        metadata_object && provider && provider->is_string()) {
+      f.provider = std::string(provider->get_string());
+    }
+  }
+  return event;
+}
+
+// A boost::json::basic_parser handler that checks a whole body is JSON while keeping only the
+// envelope's fields: no tree is built, and strings are copied only for the fields it keeps.
+// Duplicate keys resolve as in a tree (boost::json keeps the last): a repeated "data" or
+// "metadata" starts its fields afresh.
+class EnvelopeHandler {
+ public:
+  static constexpr std::size_t max_object_size = static_cast<std::size_t>(-1);
+  static constexpr std::size_t max_array_size = static_cast<std::size_t>(-1);
+  static constexpr std::size_t max_key_size = static_cast<std::size_t>(-1);
+  static constexpr std::size_t max_string_size = static_cast<std::size_t>(-1);
+
+  Envelope envelope;
+  std::string_view root_kind;  // KindOf the document
+
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+  bool on_object_begin(boost::system::error_code&) {
+    const Slot slot = Take(boost::json::value(boost::json::object_kind));
+    ++depth_;
+    if (slot == Slot::kData) data_depth_ = depth_;
+    if (slot == Slot::kMetadata) metadata_depth_ = depth_;
+    return true;
+  }
+  bool on_object_end(std::size_t, boost::system::error_code&) {
+    if (depth_ == metadata_depth_) metadata_depth_ = 0;
+    if (depth_ == data_depth_) data_depth_ = 0;
+    --depth_;
+    return true;
+  }
+  bool on_array_begin(boost::system::error_code&) {
+    Take(boost::json::value(boost::json::array_kind));
+    ++depth_;
+    return true;
+  }
+  bool on_array_end(std::size_t, boost::system::error_code&) {
+    --depth_;
+    return true;
+  }
+  bool on_key_part(std::string_view part, std::size_t, boost::system::error_code&) {
+    if (KeysMatter()) key_.append(part);
+    return true;
+  }
+  bool on_key(std::string_view last, std::size_t, boost::system::error_code&) {
+    if (!KeysMatter()) return true;
+    std::string_view key = last;
+    if (!key_.empty()) key = key_.append(last);
+    slot_ = SlotOf(key);
+    key_.clear();
+    return true;
+  }
+  bool on_string_part(std::string_view part, std::size_t, boost::system::error_code&) {
+    if (slot_ != Slot::kNone) string_.append(part);
+    return true;
+  }
+  bool on_string(std::string_view last, std::size_t, boost::system::error_code&) {
+    if (!Wanted()) return true;
+    if (string_.empty()) {
+      Take(boost::json::value(boost::json::string_view(last.data(), last.size())));
+    } else {
+      string_.append(last);
+      Take(boost::json::value(boost::json::string_view(string_.data(), string_.size())));
+      string_.clear();
+    }
+    return true;
+  }
+  bool on_number_part(std::string_view, boost::system::error_code&) { return true; }
+  bool on_int64(std::int64_t i, std::string_view, boost::system::error_code&) {
+    if (Wanted()) Take(boost::json::value(i));
+    return true;
+  }
+  bool on_uint64(std::uint64_t u, std::string_view, boost::system::error_code&) {
+    if (Wanted()) Take(boost::json::value(u));
+    return true;
+  }
+  bool on_double(double d, std::string_view, boost::system::error_code&) {
+    if (Wanted()) Take(boost::json::value(d));
+    return true;
+  }
+  bool on_bool(bool b, boost::system::error_code&) {
+    if (Wanted()) Take(boost::json::value(b));
+    return true;
+  }
+  bool on_null(boost::system::error_code&) {
+    if (Wanted()) Take(boost::json::value(nullptr));
+    return true;
+  }
+  bool on_comment_part(std::string_view, boost::system::error_code&) { return true; }
+  bool on_comment(std::string_view, boost::system::error_code&) { return true; }
+
+ private:
+  // The field the next value belongs to.
+  enum class Slot : std::uint8_t {
+    kNone,
+    kType,
+    kEventTimestamp,
+    kData,
+    kConversationId,
+    kAgentId,
+    kFailureReason,
+    kMetadata,
+    kProvider,
+  };
+
+  // A scalar is kept only for a pending slot, or as the whole document (its kind).
+  [[nodiscard]] bool Wanted() const { return slot_ != Slot::kNone || depth_ == 0; }
+
+  // Keys are read in the envelope, in its data, and in data.metadata only.
+  [[nodiscard]] bool KeysMatter() const {
+    return depth_ == 1 || (data_depth_ != 0 && depth_ == data_depth_) ||
+           (metadata_depth_ != 0 && depth_ == metadata_depth_);
+  }
+
+  [[nodiscard]] Slot SlotOf(std::string_view key) const {
+    if (depth_ == 1) {
+      if (key == "type") return Slot::kType;
+      if (key == "event_timestamp") return Slot::kEventTimestamp;
+      if (key == "data") return Slot::kData;
+    } else if (depth_ == data_depth_) {
+      if (key == "conversation_id") return Slot::kConversationId;
+      if (key == "agent_id") return Slot::kAgentId;
+      if (key == "failure_reason") return Slot::kFailureReason;
+      if (key == "metadata") return Slot::kMetadata;
+    } else if (key == "type") {  // in data.metadata
+      return Slot::kProvider;
+    }
+    return Slot::kNone;
+  }
+
+  // Files a value (a container as an empty one of its kind) under the pending slot, and clears
+  // the slot; returns the slot it went to.
+  Slot Take(boost::json::value value) {
+    if (depth_ == 0) root_kind = KindOf(value);
+    const Slot slot = slot_;
+    slot_ = Slot::kNone;
+    switch (slot) {
+      case Slot::kNone:
+        break;
+      case Slot::kType:
+        envelope.type = std::move(value);
+        break;
+      case Slot::kEventTimestamp:
+        envelope.event_timestamp = std::move(value);
+        break;
+      case Slot::kData:  // a repeated "data" replaces the first one's fields
+        envelope.data = std::move(value);
+        envelope.conversation_id.reset();
+        envelope.agent_id.reset();
+        envelope.failure_reason.reset();
+        envelope.metadata.reset();
+        envelope.provider.reset();
+        break;
+      case Slot::kConversationId:
+        envelope.conversation_id = std::move(value);
+        break;
+      case Slot::kAgentId:
+        envelope.agent_id = std::move(value);
+        break;
+      case Slot::kFailureReason:
+        envelope.failure_reason = std::move(value);
+        break;
+      case Slot::kMetadata:
+        envelope.metadata = std::move(value);
+        envelope.provider.reset();
+        break;
+      case Slot::kProvider:
+        envelope.provider = std::move(value);
+        break;
+    }
+    return slot;
+  }
+
+  int depth_ = 0;           // containers open around the next token
+  int data_depth_ = 0;      // depth_ inside the envelope's "data" object; 0 when outside it
+  int metadata_depth_ = 0;  // depth_ inside data.metadata; 0 when outside it
+  Slot slot_ = Slot::kNone;
+  std::string key_;     // a key's earlier parts
+  std::string string_;  // a kept string's earlier parts
+};
 
 }  // namespace
 
@@ -189,143 +471,113 @@ std::optional<std::string> DecodeBase64(std::string_view text) {
 
 std::optional<Transcription> TranscriptionOf(const Event& event) {
   if (event.kind != EventType::kPostCallTranscription) return std::nullopt;
-  return ParseTranscription(event.data);
+  return ParseTranscription(DataOf(event));
 }
 
-EventResult ParseEvent(std::string_view body) {
+EventResult ParseEventWithTree(std::string body) {
   boost::json::parse_options options;
-  options.max_depth = 64;
+  options.max_depth = kMaxDepth;
   boost::json::stream_parser parser({}, options);
-  // An event of ordinary size is parsed into one arena, freed in one go with the event: its
-  // tree is hundreds of small blocks otherwise, and they are freed on the database thread.
-  // A large body (an audio event's base64) gets the general allocator, so that the parts
-  // erased after parsing do not stay allocated for the event's lifetime.
-  std::unique_ptr<boost::json::monotonic_resource> arena;
-  if (body.size() <= kArenaBodyBytes) {
-    arena = std::make_unique<boost::json::monotonic_resource>(2 * body.size() + 1024);
-    parser.reset(boost::json::storage_ptr(arena.get()));
+  // A body of ordinary size is parsed into one arena, freed in one go: its tree is hundreds of
+  // small blocks otherwise. A large body (an audio event's base64) gets the general allocator
+  // rather than an arena twice its size.
+  std::optional<boost::json::monotonic_resource> arena;
+  if (body.size() <= kOnePassBodyBytes) {
+    arena.emplace(2 * body.size() + 1024);
+    parser.reset(boost::json::storage_ptr(&*arena));
   }
   boost::system::error_code ec;
   const std::size_t consumed = parser.write_some(body.data(), body.size(), ec);
+  if (!ec && consumed < body.size()) ec = boost::json::error::extra_data;
   if (!ec) parser.finish(ec);
-  if (ec) {
-    EventError error;
-    error.code = "invalid_json";
-    const std::size_t offset = std::min(consumed, body.size());
-    error.offset = offset;
-    error.line = 1;
-    error.column = 1;
-    for (std::size_t i = 0; i < offset; ++i) {
-      if (body[i] == '\n') {
-        ++error.line;
-        error.column = 1;
-      } else {
-        ++error.column;
-      }
-    }
-    error.message = body.empty() ? std::string("the request body is empty; expected a JSON event")
-                                 : "the request body is not valid JSON: " + ec.message() +
-                                       " at line " + std::to_string(error.line) + ", column " +
-                                       std::to_string(error.column);
-    return error;
-  }
+  if (ec) return InvalidJson(body, consumed, ec);
   boost::json::value root = parser.release();
-  if (!root.is_object()) {
-    EventError error = Error("invalid_json", "",
-                             "the event must be a JSON object, got " + std::string(KindOf(root)));
-    error.offset = 0;
-    error.line = 1;
-    error.column = 1;
-    return error;
-  }
-  boost::json::object& envelope = root.get_object();
+  if (!root.is_object()) return NotAnObject(KindOf(root));
+  boost::json::object& fields = root.get_object();
 
-  const auto* type = envelope.if_contains("type");
-  if (type == nullptr) return Error("missing_field", "type", "the event has no \"type\"");
-  if (!type->is_string() || type->get_string().empty()) {
-    return Error("invalid_field", "type",
-                 "\"type\" must be a non-empty string, got " + std::string(KindOf(*type)));
-  }
-
-  std::optional<std::int64_t> event_timestamp;
-  if (const auto* timestamp = envelope.if_contains("event_timestamp");
-      timestamp != nullptr && !timestamp->is_null()) {
-    event_timestamp = UnixSeconds(*timestamp);
-    if (!event_timestamp) {
-      return Error("invalid_field", "event_timestamp",
-                   "\"event_timestamp\" must be unix seconds (a number or a numeric string), got " +
-                       std::string(KindOf(*timestamp)));
+  Envelope envelope;
+  envelope.type = ShapeOf(fields.if_contains("type"));
+  envelope.event_timestamp = ShapeOf(fields.if_contains("event_timestamp"));
+  auto* data = fields.if_contains("data");
+  envelope.data = ShapeOf(data);
+  if (data != nullptr && data->is_object()) {
+    const boost::json::object& d = data->get_object();
+    envelope.conversation_id = ShapeOf(d.if_contains("conversation_id"));
+    envelope.agent_id = ShapeOf(d.if_contains("agent_id"));
+    envelope.failure_reason = ShapeOf(d.if_contains("failure_reason"));
+    envelope.metadata = ShapeOf(d.if_contains("metadata"));
+    if (const auto* metadata = ObjectOf(d, "metadata")) {
+      envelope.provider = ShapeOf(metadata->if_contains("type"));
     }
   }
-
-  auto* data = envelope.if_contains("data");
-  if (data == nullptr) return Error("missing_field", "data", "the event has no \"data\"");
-  if (!data->is_object()) {
-    return Error("invalid_field", "data",
-                 "\"data\" must be an object, got " + std::string(KindOf(*data)));
-  }
-  // Move-constructed, so that `data` keeps the parser's storage (an assignment would copy).
-  Event event{.type = std::string(type->get_string()),
-              .event_timestamp = event_timestamp,
-              .data = std::move(data->get_object())};
-  event.kind = ClassifyEventType(event.type);
-  if (const auto* id = event.data.if_contains("conversation_id"); id != nullptr && !id->is_null()) {
-    if (!id->is_string()) {
-      return Error("invalid_field", "data.conversation_id",
-                   "\"data.conversation_id\" must be a string, got " + std::string(KindOf(*id)));
-    }
-    event.conversation_id = std::string(id->get_string());
-  }
-  event.agent_id = StringOr(event.data, "agent_id");
-
-  const bool needs_conversation =
-      event.kind == EventType::kPostCallTranscription || event.kind == EventType::kPostCallAudio;
-  if (needs_conversation && event.conversation_id.empty()) {
-    return Error("missing_field", "data.conversation_id",
-                 "a " + event.type + " event needs \"data.conversation_id\"");
+  EventResult checked = Check(envelope);
+  if (!checked || checked->kind != EventType::kPostCallAudio) {
+    if (checked) checked->raw = std::move(body);
+    return checked;
   }
 
-  switch (event.kind) {
-    case EventType::kPostCallTranscription:
-      break;  // typed on demand: TranscriptionOf
-    case EventType::kPostCallAudio: {
-      if (!IsSafeConversationId(event.conversation_id)) {
-        return Error("invalid_field", "data.conversation_id",
-                     "\"data.conversation_id\" must be 1-128 characters of [A-Za-z0-9_-] for an "
-                     "audio event");
-      }
-      const auto* full_audio = event.data.if_contains("full_audio");
-      if (full_audio == nullptr) {
-        return Error("missing_field", "data.full_audio",
-                     "a post_call_audio event needs \"data.full_audio\"");
-      }
-      if (!full_audio->is_string()) {
-        return Error(
-            "invalid_field", "data.full_audio",
-            "\"data.full_audio\" must be a base64 string, got " + std::string(KindOf(*full_audio)));
-      }
-      std::optional<std::string> mp3 = DecodeBase64(full_audio->get_string());
-      if (!mp3) {
-        return Error("invalid_audio", "data.full_audio",
-                     "\"data.full_audio\" is not valid base64 (RFC 4648, standard alphabet, "
-                     "padded, no whitespace)");
-      }
-      if (mp3->empty()) {
-        return Error("invalid_audio", "data.full_audio", "\"data.full_audio\" is empty");
-      }
-      event.data.erase("full_audio");  // the bytes live in `audio`; no second copy
-      event.audio = Audio{.mp3 = std::move(*mp3)};
-      break;
-    }
-    case EventType::kCallInitiationFailure:
-      event.failure = ParseFailure(event.data);
-      break;
-    case EventType::kOther:
-      break;
+  Event& event = *checked;
+  const boost::json::object& d = data->get_object();
+  if (!IsSafeConversationId(event.conversation_id)) {
+    return Error("invalid_field", "data.conversation_id",
+                 "\"data.conversation_id\" must be 1-128 characters of [A-Za-z0-9_-] for an "
+                 "audio event");
   }
-  // Only now: until here the arena must outlive `root`, a local declared after it.
-  event.arena = std::move(arena);
-  return event;
+  const auto* full_audio = d.if_contains("full_audio");
+  if (full_audio == nullptr) {
+    return Error("missing_field", "data.full_audio",
+                 "a post_call_audio event needs \"data.full_audio\"");
+  }
+  if (!full_audio->is_string()) {
+    return Error(
+        "invalid_field", "data.full_audio",
+        "\"data.full_audio\" must be a base64 string, got " + std::string(KindOf(*full_audio)));
+  }
+  std::optional<std::string> mp3 = DecodeBase64(full_audio->get_string());
+  if (!mp3) {
+    return Error("invalid_audio", "data.full_audio",
+                 "\"data.full_audio\" is not valid base64 (RFC 4648, standard alphabet, "
+                 "padded, no whitespace)");
+  }
+  if (mp3->empty()) {
+    return Error("invalid_audio", "data.full_audio", "\"data.full_audio\" is empty");
+  }
+  event.audio = Audio{.mp3 = std::move(*mp3)};
+  event.raw = std::move(body);
+  return checked;
+}
+
+EventResult ParseEvent(std::string body) {
+  if (body.size() > kOnePassBodyBytes) return ParseEventWithTree(std::move(body));
+  boost::json::parse_options options;
+  options.max_depth = kMaxDepth;
+  boost::json::basic_parser<EnvelopeHandler> parser(options);
+  boost::system::error_code ec;
+  const std::size_t consumed = parser.write_some(false, body.data(), body.size(), ec);
+  if (!ec && consumed < body.size()) ec = boost::json::error::extra_data;
+  if (ec) return InvalidJson(body, consumed, ec);
+  const EnvelopeHandler& found = parser.handler();
+  if (found.root_kind != "an object") return NotAnObject(found.root_kind);
+  EventResult checked = Check(found.envelope);
+  // An audio event's base64 is decoded from the tree (and is rarely under the size bound).
+  if (checked && checked->kind == EventType::kPostCallAudio) {
+    return ParseEventWithTree(std::move(body));
+  }
+  if (checked) checked->raw = std::move(body);
+  return checked;
+}
+
+boost::json::object DataOf(const Event& event) {
+  boost::system::error_code ec;
+  boost::json::parse_options options;
+  options.max_depth = kMaxDepth;
+  boost::json::value root = boost::json::parse(event.raw, ec, {}, options);
+  if (ec || !root.is_object()) return {};
+  auto* data = root.get_object().if_contains("data");
+  if (data == nullptr || !data->is_object()) return {};
+  boost::json::object& fields = data->get_object();
+  if (event.kind == EventType::kPostCallAudio) fields.erase("full_audio");  // in `audio`
+  return std::move(fields);
 }
 
 }  // namespace callgate::webhook

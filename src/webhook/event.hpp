@@ -7,7 +7,7 @@
 //                            analysis (TranscriptionOf: computed when asked, since only the
 //                            terminal banner wants it). data.conversation_id is required.
 //   post_call_audio          data.full_audio (base64 MP3) decoded to bytes; conversation_id is
-//                            required and must be usable as a file name; `data` keeps every
+//                            required and must be usable as a file name; DataOf() gives every
 //                            field except full_audio (the bytes are in `audio`).
 //   call_initiation_failure  failure_reason and metadata.type (the provider); the fields are
 //                            unconfirmed upstream, so all are optional.
@@ -16,12 +16,10 @@
 // left empty rather than refusing a delivery the sender signed.
 #pragma once
 
-#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
 #include <boost/system/result.hpp>
 
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -69,15 +67,10 @@ struct Event {
   std::optional<std::int64_t> event_timestamp;
   std::string conversation_id;  // data.conversation_id; empty when absent
   std::string agent_id;         // data.agent_id; empty when absent
-  // The arena `data` lives in, for events of ordinary size (null for larger ones). Declared
-  // before `data` so that it outlives it; not reference-counted, so that `data` goes without
-  // visiting its nodes (hundreds for a transcript) and the arena frees its one block. This
-  // makes Event move-only.
-  std::unique_ptr<boost::json::monotonic_resource> arena;
-  // As received (post_call_audio: without full_audio). The arena is not thread-safe and a plain
-  // copy of a JSON value uses its source's storage, so copy out of `data` into the default
-  // storage: `boost::json::value(part, boost::json::storage_ptr())`.
-  boost::json::object data;
+  // The body exactly as received (what the inbox stores). Parsing the envelope builds no tree of
+  // the data; DataOf() does, for the readers that need one (the terminal banner, the call ledger
+  // for a call of ours).
+  std::string raw;
   std::optional<Audio> audio;                // kind == kPostCallAudio
   std::optional<InitiationFailure> failure;  // kind == kCallInitiationFailure
 };
@@ -103,8 +96,19 @@ struct EventError {
 
 using EventResult = boost::system::result<Event, EventError>;
 
-// Parses a (verified) body. Nesting deeper than 64 levels is invalid_json.
-EventResult ParseEvent(std::string_view body);
+// Parses a (verified) body, which becomes the event's `raw`. Nesting deeper than 64 levels is
+// invalid_json. An event of ordinary size is checked in one pass that keeps only the envelope's
+// fields (no tree); post_call_audio and bodies over 1 MB are parsed into a tree
+// (ParseEventWithTree).
+EventResult ParseEvent(std::string body);
+
+// The same result through a whole tree of the body. Exposed so that tests and the fuzz target
+// can check that both paths agree on every input.
+EventResult ParseEventWithTree(std::string body);
+
+// The event's `data` object, parsed from `raw` (post_call_audio: without full_audio), in the
+// default storage; empty when the event has none.
+boost::json::object DataOf(const Event& event);
 
 // The typed view of a post_call_transcription's data; nullopt for other kinds.
 std::optional<Transcription> TranscriptionOf(const Event& event);

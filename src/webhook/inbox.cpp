@@ -241,7 +241,7 @@ Inbox::~Inbox() {
 void Inbox::Submit(Submission submission, SubmitCallback done) {
   const bool audio = submission.event.audio.has_value();
   const std::size_t bytes =
-      submission.raw_payload.size() + (audio ? submission.event.audio->mp3.size() : 0);
+      submission.event.raw.size() + (audio ? submission.event.audio->mp3.size() : 0);
   std::string refusal;
   {
     std::lock_guard lock(mutex_);
@@ -463,8 +463,8 @@ void Inbox::CommitBatch(sqlite3* db, std::vector<Pending>& batch) {
       q.Bind(6, p.received_at_ms);
       q.BindView(7, SourceName(s.source));
       q.BindView(8, s.verification);
-      q.BindBlobView(9, s.raw_payload);
-      q.Bind(10, static_cast<std::int64_t>(s.raw_payload.size()));
+      q.BindBlobView(9, event.raw);
+      q.Bind(10, static_cast<std::int64_t>(event.raw.size()));
       q.BindTextOrNull(11, recording);
       if (q.Step() != SQLITE_DONE) error = q.error();
     }

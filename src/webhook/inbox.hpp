@@ -86,8 +86,7 @@ class EventSink {
 };
 
 struct Submission {
-  std::string raw_payload;  // the request body exactly as received
-  Event event;              // ParseEvent(raw_payload)
+  Event event;  // ParseEvent(body): event.raw is the body as received, stored as it is
   Source source = Source::kWebhook;
   std::string verification;  // VerificationName(...) or, for reconciliation, e.g. "api"
   std::string replay_key;    // VerifyResult::replay_key; empty = none

@@ -113,7 +113,7 @@ void Reconciler::Fetch(std::string conversation_id, int attempt) {
     boost::json::object payload{
         {"type", kPostCallTranscription}, {"event_timestamp", now}, {"data", conversation}};
     std::string raw = boost::json::serialize(payload);
-    auto event = ParseEvent(raw);
+    auto event = ParseEvent(std::move(raw));
     if (!event) {
       spdlog::error("reconciliation of {}: the fetched conversation is not a valid event: {}", id,
                     event.error().message);
@@ -125,10 +125,7 @@ void Reconciler::Fetch(std::string conversation_id, int attempt) {
                        has_audio->as_bool();
     const std::string agent_id = event->agent_id;
     inbox_.Submit(
-        {.raw_payload = std::move(raw),
-         .event = std::move(*event),
-         .source = Source::kReconciliation,
-         .verification = "api"},
+        {.event = std::move(*event), .source = Source::kReconciliation, .verification = "api"},
         [this, state, id, audio, agent_id](SubmitResult stored) {
           std::lock_guard submit_lock(state->mutex);
           if (!state->alive) return;
@@ -159,10 +156,9 @@ void Reconciler::Fetch(std::string conversation_id, int attempt) {
                   {"conversation_id", id},
                   {"full_audio", core::Base64Encode(std::get<upstream::Audio>(mp3).bytes)}}}};
             std::string audio_raw = boost::json::serialize(audio_payload);
-            auto audio_event = ParseEvent(audio_raw);
+            auto audio_event = ParseEvent(std::move(audio_raw));
             if (!audio_event) return;
-            inbox_.Submit({.raw_payload = std::move(audio_raw),
-                           .event = std::move(*audio_event),
+            inbox_.Submit({.event = std::move(*audio_event),
                            .source = Source::kReconciliation,
                            .verification = "api"},
                           [this, state](SubmitResult audio_stored) {

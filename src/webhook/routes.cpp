@@ -48,16 +48,15 @@ void Receive(const State& state, http::Request request, const http::Responder& r
     responder.Send(http::ErrorResponse(401, code, verified.message, rid));
     return;
   }
-  EventResult parsed = ParseEvent(request.body);
+  const std::size_t body_bytes = request.body.size();
+  EventResult parsed = ParseEvent(std::move(request.body));
   if (!parsed) {
-    spdlog::warn("request {}: webhook body refused: {} {}", rid, parsed.error().code,
-                 parsed.error().field);
+    spdlog::warn("request {}: webhook body refused: {} {} ({} bytes)", rid, parsed.error().code,
+                 parsed.error().field, body_bytes);
     responder.Send(EventErrorResponse(parsed.error(), rid));
     return;
   }
-  // Constructed, not assigned: a moved JSON tree keeps its arena only in a construction.
-  Submission submission{.raw_payload = std::move(request.body),
-                        .event = std::move(*parsed),
+  Submission submission{.event = std::move(*parsed),
                         .source = Source::kWebhook,
                         .verification = std::string(VerificationName(verified.verification)),
                         .replay_key = verified.replay_key};

@@ -27,7 +27,7 @@ constexpr char kTranscription[] = R"({
 })";
 
 EventError ErrorOf(std::string_view body) {
-  const EventResult result = ParseEvent(body);
+  const EventResult result = ParseEvent(std::string(body));
   EXPECT_FALSE(result.has_value()) << body;
   return result.has_value() ? EventError{} : result.error();
 }
@@ -55,7 +55,7 @@ TEST(Event, PostCallTranscription) {
   EXPECT_EQ(t.start_time_unix_secs, 1739537297);
   EXPECT_EQ(t.call_successful, "success");
   EXPECT_EQ(t.transcript_summary, "Ticket dismissed.");
-  EXPECT_TRUE(event.data.contains("has_audio"));  // everything else is kept
+  EXPECT_TRUE(DataOf(event).contains("has_audio"));  // everything else is kept
   EXPECT_FALSE(event.audio);
   EXPECT_FALSE(event.failure);
 }
@@ -93,8 +93,8 @@ TEST(Event, PostCallAudioIsDecoded) {
   ASSERT_TRUE(result.has_value()) << result.error().message;
   ASSERT_TRUE(result->audio);
   EXPECT_EQ(result->audio->mp3, std::string("ID3\x04\x00\xff\xfb", 7));
-  EXPECT_FALSE(result->data.contains("full_audio"));  // no second copy
-  EXPECT_EQ(result->data.at("agent_id").as_string(), "xyz");
+  EXPECT_FALSE(DataOf(*result).contains("full_audio"));  // no second copy
+  EXPECT_EQ(DataOf(*result).at("agent_id").as_string(), "xyz");
   // Every padding length.
   EXPECT_EQ(DecodeBase64("TWFu"), "Man");
   EXPECT_EQ(DecodeBase64("TWE="), "Ma");
@@ -150,7 +150,7 @@ TEST(Event, UnknownTypesAreKept) {
   EXPECT_EQ(result->kind, EventType::kOther);
   EXPECT_EQ(result->type, "post_call_something_new");
   EXPECT_EQ(result->conversation_id, "c1");
-  EXPECT_EQ(result->data.at("n").as_array().size(), 2u);
+  EXPECT_EQ(DataOf(*result).at("n").as_array().size(), 2u);
 }
 
 TEST(Event, PreciseErrors) {
@@ -213,6 +213,111 @@ TEST(Event, BestEffortTypedViewNeverRefusesOptionalFields) {
   ASSERT_EQ(TranscriptionOf(*result)->transcript.size(), 2u);
   EXPECT_EQ(TranscriptionOf(*result)->transcript[1].message, "hi");
   EXPECT_FALSE(TranscriptionOf(*result)->call_duration_secs);
+}
+
+// ParseEvent checks ordinary bodies in one pass without a tree; ParseEventWithTree is the
+// reference. Both must give the same event or the same error, field by field.
+void ExpectBothParsesAgree(std::string_view body) {
+  SCOPED_TRACE(std::string(body.substr(0, 200)));
+  const EventResult one_pass = ParseEvent(std::string(body));
+  const EventResult tree = ParseEventWithTree(std::string(body));
+  ASSERT_EQ(one_pass.has_value(), tree.has_value())
+      << (one_pass ? tree.error().message : one_pass.error().message);
+  if (!one_pass) {
+    EXPECT_EQ(one_pass.error().code, tree.error().code);
+    EXPECT_EQ(one_pass.error().field, tree.error().field);
+    EXPECT_EQ(one_pass.error().message, tree.error().message);
+    EXPECT_EQ(one_pass.error().offset, tree.error().offset);
+    return;
+  }
+  EXPECT_EQ(one_pass->type, tree->type);
+  EXPECT_EQ(one_pass->kind, tree->kind);
+  EXPECT_EQ(one_pass->event_timestamp, tree->event_timestamp);
+  EXPECT_EQ(one_pass->conversation_id, tree->conversation_id);
+  EXPECT_EQ(one_pass->agent_id, tree->agent_id);
+  EXPECT_EQ(one_pass->raw, body);
+  EXPECT_EQ(tree->raw, body);
+  EXPECT_EQ(DataOf(*one_pass), DataOf(*tree));
+  ASSERT_EQ(one_pass->failure.has_value(), tree->failure.has_value());
+  if (one_pass->failure) {
+    EXPECT_EQ(one_pass->failure->failure_reason, tree->failure->failure_reason);
+    EXPECT_EQ(one_pass->failure->provider, tree->failure->provider);
+  }
+}
+
+TEST(Event, OnePassEnvelopeAgreesWithTheTree) {
+  const std::vector<std::string> bodies = {
+      kTranscription,
+      // Escapes in keys and values: the parser hands these over in parts.
+      R"({"t\u0079pe":"post_call_transcription","data":{"conversation_\u0069d":"c\"1\\","a\u0067ent_id":"\u00e9\ud83d\ude00"}})",
+      // Duplicate keys: the last one counts, and a repeated data or metadata starts afresh.
+      R"({"type":"a","type":"post_call_transcription","data":{"conversation_id":"x"},"data":{"conversation_id":"y"}})",
+      R"({"type":"post_call_transcription","data":{"conversation_id":"x","agent_id":"g"},"data":{"status":"done"}})",
+      R"({"type":"call_initiation_failure","data":{"failure_reason":"busy","metadata":{"type":"sip"},"metadata":{"x":1}}})",
+      R"({"type":"call_initiation_failure","data":{"metadata":{"type":"twilio","body":{"type":"nested"}},"failure_reason":7}})",
+      R"({"type":"call_initiation_failure","data":{"metadata":"sip","failure_reason":"no-answer"}})",
+      R"({"type":"call_initiation_failure","data":{"metadata":{"type":["sip"]}}})",
+      // Look-alike fields deeper down or outside data are not the envelope's.
+      R"({"type":"post_call_transcription","data":{"x":{"conversation_id":"no"},"conversation_id":"yes","list":[{"agent_id":"no"}]},"conversation_id":"no"})",
+      R"({"data":{"type":"no","conversation_id":"c"},"type":"x"})",
+      R"({"type":"x","data":{"conversation_id":null,"agent_id":5}})",
+      R"({"type":"x","event_timestamp":"1739537297","data":{}})",
+      R"({"type":"x","event_timestamp":1739537297.75,"data":{}})",
+      R"({"type":"x","event_timestamp":18446744073709551615,"data":{}})",
+      R"({"type":"x","event_timestamp":"12a","data":{}})",
+      R"({"type":"x","event_timestamp":{"s":1},"data":{}})",
+      R"({"type":"x","event_timestamp":null,"data":{}})",
+      R"({"type":{"a":"b"},"data":{}})",
+      R"({"type":"x","data":"text"})",
+      R"({"type":"x","data":{"conversation_id":["c"]}})",
+      R"({"type":"post_call_audio","data":{"conversation_id":"c1","full_audio":"SUQz","agent_id":"a"}})",
+      R"({"type":"post_call_audio","data":{"conversation_id":"../x","full_audio":"SUQz"}})",
+      " \n{\"type\":\"x\",\"data\":{}}\n\t ",
+      R"({"type":"x","data":{}} trailing)",
+      R"({"type":"x","data":{}}{})",
+      R"("just a string")",
+      "42",
+      "null",
+      "",
+      R"({"type":"x","data":{"a":[1,2,{"b":[true,false,null]}],)",
+      "{\"type\":\"x\",\"data\":{\"bad\":\"\xc3\x28\"}}",
+      R"({"type":"x",/* comment */"data":{}})",
+  };
+  for (const std::string& body : bodies)
+    ExpectBothParsesAgree(body);
+}
+
+TEST(Event, TrailingDataIsNotJson) {
+  const EventError error = ErrorOf(R"({"type":"x","data":{}} {"type":"y","data":{}})");
+  EXPECT_EQ(error.code, "invalid_json");
+  EXPECT_EQ(error.offset, 23u);
+  EXPECT_TRUE(ParseEvent("{\"type\":\"x\",\"data\":{}}\r\n").has_value());  // whitespace is fine
+}
+
+TEST(Event, LargeBodiesTakeTheTreePathWithTheSameResult) {
+  std::string body =
+      R"({"type":"post_call_transcription","data":{"conversation_id":"big","transcript":[)";
+  while (body.size() < 1024 * 1024 + 100)
+    body += R"({"role":"user","message":"a long call goes on and on and on"},)";
+  body += R"({"role":"agent","message":"bye"}]}})";
+  ExpectBothParsesAgree(body);
+  const EventResult result = ParseEvent(body);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->conversation_id, "big");
+  EXPECT_EQ(TranscriptionOf(*result)->transcript.back().message, "bye");
+}
+
+TEST(Event, DataOfIsAnIndependentCopy) {
+  boost::json::object data;
+  {
+    const EventResult result =
+        ParseEvent(R"({"type":"x","data":{"k":"a value long enough to allocate"}})");
+    ASSERT_TRUE(result.has_value());
+    data = DataOf(*result);
+  }  // the event is gone
+  EXPECT_EQ(data.at("k").as_string(), "a value long enough to allocate");
+  Event empty;
+  EXPECT_TRUE(DataOf(empty).empty());
 }
 
 }  // namespace

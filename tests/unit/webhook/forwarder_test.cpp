@@ -58,7 +58,6 @@ class ForwarderTest : public ::testing::Test {
 
   std::string Store(const std::string& body) {
     Submission submission;
-    submission.raw_payload = body;
     submission.event = ParseEvent(body).value();
     submission.verification = "verified";
     std::promise<SubmitResult> result;

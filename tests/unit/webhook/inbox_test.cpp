@@ -66,7 +66,6 @@ Submission Make(const std::string& body, std::string replay_key = "",
   EventResult parsed = ParseEvent(body);
   EXPECT_TRUE(parsed.has_value()) << body;
   Submission submission;
-  submission.raw_payload = body;
   submission.event = std::move(*parsed);
   submission.source = source;
   submission.verification = "verified";

@@ -327,8 +327,7 @@ TEST_F(RoutesTest, BusyStoreIs503AndTheServerStaysUp) {
   std::promise<SubmitResult> first;
   {
     Submission submission;
-    submission.raw_payload = Transcription("conv_1");
-    submission.event = ParseEvent(submission.raw_payload).value();
+    submission.event = ParseEvent(Transcription("conv_1")).value();
     submission.verification = "unverified";
     inbox_->Submit(std::move(submission), [&](SubmitResult r) { first.set_value(std::move(r)); });
   }
