@@ -39,8 +39,11 @@ void HttpTransport::Post(std::string url, std::vector<std::pair<std::string, std
   });
 }
 
-void LedgerSink::OnStored(const webhook::StoredEvent& stored) {
-  if (stored.conversation_id.empty() || !stored.event) return;
+namespace {
+
+// What a stored event tells the call ledger; nullopt for events that say nothing about a call.
+std::optional<calls::ConversationUpdate> LedgerUpdateFor(const webhook::StoredEvent& stored) {
+  if (stored.conversation_id.empty() || !stored.event) return std::nullopt;
   const webhook::Event& event = *stored.event;
   calls::ConversationUpdate update;
   update.conversation_id = stored.conversation_id;
@@ -60,15 +63,52 @@ void LedgerSink::OnStored(const webhook::StoredEvent& stored) {
     update.status = calls::CallStatus::kFailed;
     update.failure_reason = "call initiation failed: " + event.failure->failure_reason;
   } else {
-    return;
+    return std::nullopt;
   }
-  const std::string id = stored.conversation_id;
-  ledger_.ApplyConversationUpdate(
-      std::move(update), [id](calls::LedgerResult<calls::UpdateOutcome> result) {
+  return update;
+}
+
+}  // namespace
+
+void LedgerSink::OnStored(const webhook::StoredEvent& event) {
+  OnStoredBatch(std::span<const webhook::StoredEvent>(&event, 1));
+}
+
+void LedgerSink::OnStoredBatch(std::span<const webhook::StoredEvent> events) {
+  std::vector<calls::ConversationUpdate> updates;
+  for (const webhook::StoredEvent& stored : events) {
+    if (auto update = LedgerUpdateFor(stored)) updates.push_back(std::move(*update));
+  }
+  if (updates.empty()) return;
+  // Only the ids, for the log: the updates themselves move into the ledger.
+  std::vector<std::string> ids;
+  ids.reserve(updates.size());
+  for (const calls::ConversationUpdate& update : updates)
+    ids.push_back(update.conversation_id);
+  ledger_.ApplyConversationUpdates(
+      std::move(updates),
+      [ids = std::move(ids)](std::size_t i, calls::LedgerResult<calls::UpdateOutcome> result) {
         if (!result && result.error() != calls::make_error_code(calls::LedgerErrc::kNotFound)) {
-          spdlog::error("webhook for conversation {} could not update the call ledger: {}", id,
+          spdlog::error("webhook for conversation {} could not update the call ledger: {}", ids[i],
                         result.error().message());
         }
+      });
+}
+
+void ReconcilingLedger::ApplyConversationUpdates(std::vector<calls::ConversationUpdate> updates,
+                                                 BatchCallback done) {
+  std::vector<bool> polled;
+  polled.reserve(updates.size());
+  for (const calls::ConversationUpdate& update : updates)
+    polled.push_back(update.source == calls::UpdateSource::kPoll);
+  inner_.ApplyConversationUpdates(
+      std::move(updates), [this, polled = std::move(polled), done = std::move(done)](
+                              std::size_t i, calls::LedgerResult<calls::UpdateOutcome> result) {
+        if (polled[i] && result && result->changed && calls::IsFinal(result->record.status) &&
+            result->record.conversation_id) {
+          ended_(*result->record.conversation_id);
+        }
+        done(i, std::move(result));
       });
 }
 

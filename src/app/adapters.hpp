@@ -53,6 +53,8 @@ class ReconcilingLedger final : public calls::CallLedger {
   }
   void ApplyConversationUpdate(calls::ConversationUpdate update,
                                calls::LedgerCallback<calls::UpdateOutcome> done) override;
+  void ApplyConversationUpdates(std::vector<calls::ConversationUpdate> updates,
+                                BatchCallback done) override;
   void Get(std::string call_id, calls::LedgerCallback<calls::CallRecord> done) override {
     inner_.Get(std::move(call_id), std::move(done));
   }
@@ -77,6 +79,8 @@ class LedgerSink final : public webhook::EventSink {
  public:
   explicit LedgerSink(calls::CallLedger& ledger) : ledger_(ledger) {}
   void OnStored(const webhook::StoredEvent& event) override;
+  // One ledger task for the whole batch.
+  void OnStoredBatch(std::span<const webhook::StoredEvent> events) override;
 
  private:
   calls::CallLedger& ledger_;

@@ -1,6 +1,7 @@
 #include "calls/ledger.hpp"
 
 #include <chrono>
+#include <memory>
 #include <string>
 
 namespace callgate::calls {
@@ -121,6 +122,16 @@ bool RecordConversationUpdate(CallRecord& record, const ConversationUpdate& upda
     record.source = update.source;
   }
   return changed;
+}
+
+void CallLedger::ApplyConversationUpdates(std::vector<ConversationUpdate> updates,
+                                          BatchCallback done) {
+  auto callback = std::make_shared<BatchCallback>(std::move(done));
+  for (std::size_t i = 0; i < updates.size(); ++i) {
+    ApplyConversationUpdate(
+        std::move(updates[i]),
+        [callback, i](LedgerResult<UpdateOutcome> result) { (*callback)(i, std::move(result)); });
+  }
 }
 
 }  // namespace callgate::calls

@@ -141,6 +141,14 @@ class CallLedger {
   virtual void ApplyConversationUpdate(ConversationUpdate update,
                                        LedgerCallback<UpdateOutcome> done) = 0;
 
+  // Several updates at once (a committed batch of webhook events), each applied as by
+  // ApplyConversationUpdate; `done(i, result)` is called once per update, in order. A backend
+  // may find which conversations are calls in one read (most are not: a web widget, an inbound
+  // call). The default applies them one by one.
+  using BatchCallback = std::function<void(std::size_t index, LedgerResult<UpdateOutcome>)>;
+  virtual void ApplyConversationUpdates(std::vector<ConversationUpdate> updates,
+                                        BatchCallback done);
+
   virtual void Get(std::string call_id, LedgerCallback<CallRecord> done) = 0;
   virtual void GetByConversation(std::string conversation_id, LedgerCallback<CallRecord> done) = 0;
 

@@ -264,6 +264,34 @@ void Run(store::Database& database, std::string_view operation, LedgerCallback<T
   if (!posted) (*callback)(LedgerErrc::kBusy);
 }
 
+// Whether a conversation is one of the ledger's calls. Most post-call events are for
+// conversations callgate did not dial (a web widget, an inbound call): those are answered from
+// the index, without a write transaction.
+LedgerResult<bool> IsCall(sqlite3* db, std::string_view conversation_id) {
+  Statement known(db, "SELECT 1 FROM calls WHERE conversation_id = ?1");
+  known.Bind(1, conversation_id);
+  const int rc = known.Step();
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return LedgerResult<bool>(boost::system::in_place_error, StorageError("read", known.error()));
+}
+
+// Applies `update` to the call that owns its conversation (found by IsCall).
+LedgerResult<UpdateOutcome> ApplyToCall(sqlite3* db, const core::Clock& clock,
+                                        ConversationUpdate& update) {
+  if (update.complete) {
+    const auto complete = std::move(update.complete);
+    complete(update);
+  }
+  bool changed = false;
+  auto record = Modify(
+      db, "conversation_id", update.conversation_id,
+      [&](CallRecord& r) { return RecordConversationUpdate(r, update, UnixMillis(clock)); },
+      &changed);
+  if (!record) return record.error();
+  return UpdateOutcome{std::move(*record), changed};
+}
+
 }  // namespace
 
 SqliteCallLedger::SqliteCallLedger(store::Database& database, core::Clock& clock)
@@ -328,31 +356,50 @@ void SqliteCallLedger::MarkFailed(std::string call_id, std::string reason, Updat
 
 void SqliteCallLedger::ApplyConversationUpdate(ConversationUpdate update,
                                                LedgerCallback<UpdateOutcome> done) {
-  Run<UpdateOutcome>(
-      database_, "conversation update", std::move(done),
-      [&clock = clock_,
-       update = std::move(update)](sqlite3* db) mutable -> LedgerResult<UpdateOutcome> {
-        // Most post-call events are for conversations callgate did not dial (a web widget, an
-        // inbound call): those are answered from the index, without a write transaction.
-        {
-          Statement known(db, "SELECT 1 FROM calls WHERE conversation_id = ?1");
-          known.Bind(1, std::string_view(update.conversation_id));
-          const int rc = known.Step();
-          if (rc == SQLITE_DONE) return LedgerErrc::kNotFound;
-          if (rc != SQLITE_ROW) return StorageError("read", known.error());
+  Run<UpdateOutcome>(database_, "conversation update", std::move(done),
+                     [&clock = clock_, update = std::move(update)](
+                         sqlite3* db) mutable -> LedgerResult<UpdateOutcome> {
+                       auto known = IsCall(db, update.conversation_id);
+                       if (!known) return known.error();
+                       if (!*known) return LedgerErrc::kNotFound;
+                       return ApplyToCall(db, clock, update);
+                     });
+}
+
+void SqliteCallLedger::ApplyConversationUpdates(std::vector<ConversationUpdate> updates,
+                                                BatchCallback done) {
+  auto callback = std::make_shared<BatchCallback>(std::move(done));
+  const std::size_t count = updates.size();
+  const bool posted = database_.Post(
+      [&clock = clock_, callback, updates = std::move(updates)](sqlite3* db) mutable {
+        std::vector<LedgerResult<bool>> known;
+        known.reserve(updates.size());
+        // One read transaction for every look-up: outside one, each SELECT would take and drop
+        // the WAL's read lock (a few fcntl calls) on its own.
+        const bool reading = store::Exec(db, "BEGIN");
+        for (const ConversationUpdate& update : updates)
+          known.push_back(IsCall(db, update.conversation_id));
+        if (reading) store::Exec(db, "COMMIT");
+        for (std::size_t i = 0; i < updates.size(); ++i) {
+          LedgerResult<UpdateOutcome> result = LedgerErrc::kStorage;
+          try {
+            if (!known[i]) {
+              result = known[i].error();
+            } else if (!*known[i]) {
+              result = LedgerErrc::kNotFound;
+            } else {
+              result = ApplyToCall(db, clock, updates[i]);
+            }
+          } catch (const std::exception& e) {
+            result = StorageError("conversation update", e.what());
+          }
+          (*callback)(i, std::move(result));
         }
-        if (update.complete) {
-          const auto complete = std::move(update.complete);
-          complete(update);
-        }
-        bool changed = false;
-        auto record = Modify(
-            db, "conversation_id", update.conversation_id,
-            [&](CallRecord& r) { return RecordConversationUpdate(r, update, UnixMillis(clock)); },
-            &changed);
-        if (!record) return record.error();
-        return UpdateOutcome{std::move(*record), changed};
       });
+  if (!posted) {
+    for (std::size_t i = 0; i < count; ++i)
+      (*callback)(i, LedgerErrc::kBusy);
+  }
 }
 
 void SqliteCallLedger::Get(std::string call_id, LedgerCallback<CallRecord> done) {

@@ -28,6 +28,9 @@ class SqliteCallLedger final : public CallLedger {
                   LedgerCallback<CallRecord> done) override;
   void ApplyConversationUpdate(ConversationUpdate update,
                                LedgerCallback<UpdateOutcome> done) override;
+  // One database task; the calls are looked up in one read transaction.
+  void ApplyConversationUpdates(std::vector<ConversationUpdate> updates,
+                                BatchCallback done) override;
   void Get(std::string call_id, LedgerCallback<CallRecord> done) override;
   void GetByConversation(std::string conversation_id, LedgerCallback<CallRecord> done) override;
   void List(ListQuery query, LedgerCallback<CallPage> done) override;

@@ -164,6 +164,11 @@ void CallSafely(const Callback& callback, std::string_view what, Args&&... args)
 
 }  // namespace
 
+void EventSink::OnStoredBatch(std::span<const StoredEvent> events) {
+  for (const StoredEvent& event : events)
+    CallSafely([&] { OnStored(event); }, "an event sink");
+}
+
 std::span<const store::Migration> Migrations() {
   return kMigrations;
 }
@@ -392,7 +397,8 @@ void Inbox::Drain(sqlite3* db) {
 
 void Inbox::CommitBatch(sqlite3* db, std::vector<Pending>& batch) {
   std::vector<SubmitResult> results(batch.size());
-  std::vector<std::optional<StoredEvent>> stored(batch.size());
+  std::vector<StoredEvent> stored;
+  stored.reserve(batch.size());
   std::string failure;
   if (failure.empty() && !store::Exec(db, "BEGIN IMMEDIATE")) failure = sqlite3_errmsg(db);
 
@@ -490,7 +496,7 @@ void Inbox::CommitBatch(sqlite3* db, std::vector<Pending>& batch) {
       }
     }
     result = {.status = SubmitStatus::kStored, .event_id = p.event_id};
-    StoredEvent& out = stored[i].emplace();
+    StoredEvent& out = stored.emplace_back();
     out.event_id = p.event_id;
     out.seq = seq;
     out.type = event.type;
@@ -524,21 +530,18 @@ void Inbox::CommitBatch(sqlite3* db, std::vector<Pending>& batch) {
     if (sqlite3_get_autocommit(db) == 0) store::Exec(db, "ROLLBACK");
     spdlog::error("webhook inbox: a batch of {} events was not committed: {}", batch.size(),
                   failure);
-    for (std::size_t i = 0; i < batch.size(); ++i) {
+    for (std::size_t i = 0; i < batch.size(); ++i)
       results[i] = {.status = SubmitStatus::kFailed, .message = "the event could not be stored"};
-      stored[i].reset();
-    }
+    stored.clear();
   }
 
   for (std::size_t i = 0; i < batch.size(); ++i) {
     RemoveQuietly(batch[i].temp_recording);  // duplicates' and failures' temporary files
     Complete(batch[i], std::move(results[i]));
   }
-  for (const auto& event : stored) {
-    if (!event) continue;
-    for (EventSink* sink : sinks_) {
-      CallSafely([&] { sink->OnStored(*event); }, "an event sink");
-    }
+  if (!stored.empty()) {
+    for (EventSink* sink : sinks_)
+      CallSafely([&] { sink->OnStoredBatch(stored); }, "an event sink");
   }
 }
 

@@ -83,6 +83,10 @@ class EventSink {
  public:
   virtual ~EventSink() = default;
   virtual void OnStored(const StoredEvent& event) = 0;
+  // The new events of one committed batch, in commit order (on the database thread). By
+  // default OnStored for each (an exception is logged and the next event goes on); a sink with
+  // work per event on another queue may hand it over in one go.
+  virtual void OnStoredBatch(std::span<const StoredEvent> events);
 };
 
 struct Submission {

@@ -161,7 +161,7 @@ void Reconciler::Fetch(std::string conversation_id, int attempt) {
             inbox_.Submit({.event = std::move(*audio_event),
                            .source = Source::kReconciliation,
                            .verification = "api"},
-                          [this, state](SubmitResult audio_stored) {
+                          [state](SubmitResult audio_stored) {
                             std::lock_guard inner(state->mutex);
                             if (state->alive && audio_stored.status == SubmitStatus::kStored) {
                               ++state->stats.audio_reconciled;

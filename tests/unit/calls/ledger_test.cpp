@@ -8,8 +8,11 @@
 #include <sqlite3.h>
 #include <boost/json.hpp>
 
+#include <future>
 #include <set>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace callgate::calls {
 namespace {
@@ -241,6 +244,57 @@ TEST_F(LedgerTest, AnUpdateIsCompletedOnlyForAConversationThatIsACall) {
   EXPECT_EQ(updated->record.status, CallStatus::kDone);
   EXPECT_EQ(updated->record.duration_secs, 42);
   EXPECT_EQ(updated->record.source, UpdateSource::kWebhook);
+}
+
+TEST_F(LedgerTest, ABatchOfUpdatesAnswersEachInOrder) {
+  const CallRecord first = Insert();
+  const CallRecord second = Insert(Call("+15557654321"));
+  ASSERT_TRUE(Initiate(first.call_id, "conv_a").has_value());
+  ASSERT_TRUE(Initiate(second.call_id, "conv_b").has_value());
+  int completed = 0;
+  std::vector<ConversationUpdate> updates;
+  for (const char* id : {"conv_stranger", "conv_a", "conv_other", "conv_b"}) {
+    ConversationUpdate update{.conversation_id = id, .source = UpdateSource::kWebhook};
+    update.complete = [&completed](ConversationUpdate& u) {
+      ++completed;
+      u.status = u.conversation_id == "conv_a" ? CallStatus::kDone : CallStatus::kFailed;
+      u.failure_reason = "no-answer";
+    };
+    updates.push_back(std::move(update));
+  }
+  std::vector<std::pair<std::size_t, LedgerResult<UpdateOutcome>>> answers;
+  std::promise<void> all;
+  ledger_->ApplyConversationUpdates(
+      std::move(updates), [&](std::size_t i, LedgerResult<UpdateOutcome> result) {
+        answers.emplace_back(i, std::move(result));  // on the database thread, one at a time
+        if (answers.size() == 4) all.set_value();
+      });
+  ASSERT_EQ(all.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  ASSERT_EQ(answers.size(), 4u);
+  for (std::size_t i = 0; i < answers.size(); ++i)
+    EXPECT_EQ(answers[i].first, i);
+  EXPECT_EQ(answers[0].second.error(), make_error_code(LedgerErrc::kNotFound));
+  EXPECT_EQ(answers[2].second.error(), make_error_code(LedgerErrc::kNotFound));
+  ASSERT_TRUE(answers[1].second.has_value());
+  EXPECT_EQ(answers[1].second->record.call_id, first.call_id);
+  EXPECT_EQ(answers[1].second->record.status, CallStatus::kDone);
+  ASSERT_TRUE(answers[3].second.has_value());
+  EXPECT_EQ(answers[3].second->record.call_id, second.call_id);
+  EXPECT_EQ(answers[3].second->record.status, CallStatus::kFailed);
+  EXPECT_EQ(completed, 2);  // only the calls' updates were filled in
+  // Stored, not just answered.
+  EXPECT_EQ(Get(first.call_id)->status, CallStatus::kDone);
+  EXPECT_EQ(Get(second.call_id)->status, CallStatus::kFailed);
+
+  database_->Close();  // a batch the database refuses: every update answers busy
+  std::vector<std::size_t> busy;
+  std::vector<ConversationUpdate> refused(2);
+  ledger_->ApplyConversationUpdates(std::move(refused),
+                                    [&](std::size_t i, LedgerResult<UpdateOutcome> result) {
+                                      EXPECT_EQ(result.error(), LedgerErrc::kBusy);
+                                      busy.push_back(i);
+                                    });
+  EXPECT_EQ(busy, (std::vector<std::size_t>{0, 1}));
 }
 
 TEST_F(LedgerTest, TheLedgerSurvivesARestart) {

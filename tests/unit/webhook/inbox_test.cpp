@@ -11,7 +11,11 @@
 #include <future>
 #include <iterator>
 #include <mutex>
+#include <span>
+#include <stdexcept>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace callgate::webhook {
 namespace {
@@ -313,6 +317,59 @@ TEST_F(InboxTest, DuplicatesInsideOneBatch) {
     EXPECT_EQ(r.status, SubmitStatus::kDuplicate);
     EXPECT_EQ(r.event_id, first.event_id);
   }
+}
+
+// Takes each committed batch in one call.
+class BatchSink final : public EventSink {
+ public:
+  void OnStored(const StoredEvent&) override { ADD_FAILURE() << "expected whole batches"; }
+  void OnStoredBatch(std::span<const StoredEvent> events) override {
+    std::vector<std::string> ids;
+    for (const StoredEvent& event : events)
+      ids.push_back(event.conversation_id);
+    batches.push_back(std::move(ids));  // on the database thread only
+  }
+  std::vector<std::vector<std::string>> batches;
+};
+
+// One event at a time (the default batch hand-over); throws for one conversation.
+class ThrowingSink final : public EventSink {
+ public:
+  void OnStored(const StoredEvent& event) override {
+    if (event.conversation_id == "conv_1") throw std::runtime_error("a sink bug");
+    seen.push_back(event.conversation_id);
+  }
+  std::vector<std::string> seen;
+};
+
+TEST_F(InboxTest, SinksGetEachBatchInCommitOrderWithoutDuplicates) {
+  CloseAll();
+  BatchSink batch_sink;
+  ThrowingSink throwing_sink;
+  database_ = store::Database::Open(db_path(), Migrations());
+  InboxOptions options;
+  options.data_dir = dir_.path() / "data";
+  inbox_ = std::make_unique<Inbox>(*database_, clock_, options,
+                                   std::vector<EventSink*>{&throwing_sink, &batch_sink});
+  auto gate = BlockDatabase();
+  std::vector<std::future<SubmitResult>> results;
+  for (const char* id : {"conv_0", "conv_1", "conv_2", "conv_1", "conv_3"}) {
+    auto promise = std::make_shared<std::promise<SubmitResult>>();
+    results.push_back(promise->get_future());
+    inbox_->Submit(Make(Transcription(id)),
+                   [promise](SubmitResult r) { promise->set_value(std::move(r)); });
+  }
+  gate->set_value();
+  for (auto& result : results)
+    result.wait();
+  BlockDatabase()->set_value();  // the batch's task, sinks included, has finished
+  EXPECT_EQ(results[3].get().status, SubmitStatus::kDuplicate);
+  ASSERT_EQ(batch_sink.batches.size(), 1u);
+  EXPECT_EQ(batch_sink.batches[0],
+            (std::vector<std::string>{"conv_0", "conv_1", "conv_2", "conv_3"}));
+  // The exception for conv_1 was logged; the events after it still reached the sink.
+  EXPECT_EQ(throwing_sink.seen, (std::vector<std::string>{"conv_0", "conv_2", "conv_3"}));
+  CloseAll();
 }
 
 TEST_F(InboxTest, FullQueueAnswersBusyAtOnce) {
