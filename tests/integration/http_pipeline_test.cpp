@@ -34,6 +34,11 @@ class PipelineTest : public ::testing::Test {
                   responder.Send(http::Response::Json(200, {{"bytes", request.body.size()}}));
                 },
                 {.body = http::BodyKind::kRaw, .max_body_bytes = 64 * 1024});
+    router_.Add("POST", "/big",
+                [](http::Request request, http::Responder responder) {
+                  responder.Send(http::Response::Json(200, {{"bytes", request.body.size()}}));
+                },
+                {.body = http::BodyKind::kRaw, .max_body_bytes = 4 * 1024 * 1024});
     router_.Add("GET", "/secret",
                 [](http::Request, http::Responder responder) {
                   responder.Send(http::Response::Json(200, {{"secret", "data"}}));
@@ -132,6 +137,29 @@ TEST_F(PipelineTest, BodyLimitsAre413PerRoute) {
   ASSERT_TRUE(response);
   EXPECT_EQ(response->status, 200);
   EXPECT_EQ(Json(*response).at("bytes").as_int64(), 10000);
+}
+
+// Beast's parser has a default limit of 1 MiB; a route's own limit replaces it, both ways.
+TEST_F(PipelineTest, ARouteLimitAboveOneMebibyteHolds) {
+  const std::string two_mib(2 * 1024 * 1024, 'm');
+  auto response = Post("/big", two_mib, "application/octet-stream");
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200) << response->body;
+  EXPECT_EQ(Json(*response).at("bytes").as_int64(), static_cast<std::int64_t>(two_mib.size()));
+
+  // A declared length over the route's limit is refused from the head alone: the client that
+  // sent no body gets its 413 at once.
+  TcpConnection connection(port_);
+  ASSERT_TRUE(
+      connection.Send("POST /big HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+                      "Content-Length: 5000000\r\n\r\n"));
+  response = connection.Read(5s);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 413);
+  EXPECT_EQ(Code(*response), "payload_too_large");
+  EXPECT_EQ(Json(*response).at("error").at("details").at("limit_bytes").as_int64(),
+            4 * 1024 * 1024);
+  EXPECT_TRUE(response->Closes());
 }
 
 TEST_F(PipelineTest, ChunkedBodiesAreReadAndLimited) {
