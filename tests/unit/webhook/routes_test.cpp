@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 #include <boost/json.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <iterator>
@@ -238,25 +239,31 @@ TEST_F(RoutesTest, WithoutASecretEventsAreStoredUnverified) {
   EXPECT_EQ(Json(*response).at("verification").as_string(), "unverified");
 }
 
-TEST_F(RoutesTest, ChunkedAudioIsStoredAsAnMp3) {
-  Start(Signed());
-  // Large enough to be verified and parsed off the I/O threads (offload_bytes: 256 KiB).
-  std::string mp3 = std::string("ID3\x04\x00\x00", 6);
-  for (int i = 0; mp3.size() < 600'000; ++i)
+// A post_call_audio event for `conversation` carrying `mp3_bytes` of MP3-like bytes, encoded by
+// the coreutils base64 tool (outside the code under test); sets `mp3` to the bytes.
+std::string AudioEvent(const std::filesystem::path& dir, const std::string& conversation,
+                       std::size_t mp3_bytes, std::string& mp3) {
+  mp3 = std::string("ID3\x04\x00\x00", 6);
+  for (int i = 0; mp3.size() < mp3_bytes; ++i)
     mp3 += static_cast<char>(i * 7 % 251);
-  // base64 by the openssl CLI's sibling, the coreutils tool, via a file.
-  const auto raw = dir_.path() / "audio.bin";
+  const auto raw = dir / (conversation + ".bin");
   { std::ofstream(raw, std::ios::binary) << mp3; }
-  const auto encoded_file = dir_.path() / "audio.b64";
-  ASSERT_EQ(
+  const auto encoded_file = dir / (conversation + ".b64");
+  EXPECT_EQ(
       std::system(("base64 -w0 '" + raw.string() + "' > '" + encoded_file.string() + "'").c_str()),
       0);
   std::ifstream in(encoded_file);
   const std::string encoded{std::istreambuf_iterator<char>(in), {}};
-  const std::string body =
-      R"({"type":"post_call_audio","event_timestamp":1700000000,"data":{"agent_id":"a1",)"
-      R"("conversation_id":"conv_audio","full_audio":")" +
-      encoded + R"("}})";
+  return R"({"type":"post_call_audio","event_timestamp":1700000000,"data":{"agent_id":"a1",)"
+         R"("conversation_id":")" +
+         conversation + R"(","full_audio":")" + encoded + R"("}})";
+}
+
+TEST_F(RoutesTest, ChunkedAudioIsStoredAsAnMp3) {
+  Start(Signed());
+  // Large enough to be verified and parsed off the I/O threads (offload_bytes: 256 KiB).
+  std::string mp3;
+  const std::string body = AudioEvent(dir_.path(), "conv_audio", 600'000, mp3);
   ASSERT_GT(body.size(), 256u * 1024);
 
   TcpConnection connection(port_);
@@ -279,6 +286,22 @@ TEST_F(RoutesTest, ChunkedAudioIsStoredAsAnMp3) {
   EXPECT_EQ(Json(*response).at("status").as_string(), "stored");
 
   const auto path = inbox_->RecordingPath("conv_audio");
+  ASSERT_TRUE(path);
+  std::ifstream file(*path, std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(file), {}), mp3);
+}
+
+// Over the HTTP parser's own default limit (1 MiB), with a Content-Length as most senders use.
+TEST_F(RoutesTest, AudioOverOneMebibyteWithAContentLengthIsStored) {
+  Start(Signed());  // the route's limit: 4 MiB
+  std::string mp3;
+  const std::string body = AudioEvent(dir_.path(), "conv_long", 1'500'000, mp3);
+  ASSERT_GT(body.size(), 1024u * 1024);
+  auto response = Post(body, SignedBy(kSecret, kNow, body));
+  ASSERT_TRUE(response);
+  ASSERT_EQ(response->status, 200) << response->body;
+  EXPECT_EQ(Json(*response).at("status").as_string(), "stored");
+  const auto path = inbox_->RecordingPath("conv_long");
   ASSERT_TRUE(path);
   std::ifstream file(*path, std::ios::binary);
   EXPECT_EQ(std::string(std::istreambuf_iterator<char>(file), {}), mp3);
