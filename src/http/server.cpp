@@ -569,9 +569,10 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
     request.tls = kTls;
     bhttp::request_parser<AppendedStringBody> parser;
     parser.header_limit(static_cast<std::uint32_t>(options.max_header_bytes));
-    // The route's body limit is known only once the head is read (below). Beast checks a
-    // Content-Length against its own default (1 MiB) as the head ends, which would refuse a
-    // route's larger bodies (a post_call_audio is tens of megabytes) as a malformed request.
+    // The route's body limit is known only once the head is read: the dispatcher then refuses
+    // a declared length over it (413). Beast would check a Content-Length against its own
+    // default (1 MiB) as the head ends, refusing a route's larger bodies (a post_call_audio is
+    // tens of megabytes) as a malformed request.
     parser.body_limit(boost::none);
 
     // The deadline only cancels the read, so that a 408 can still be written.
@@ -649,19 +650,10 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
       response = std::move(*prepared.early);
       if (!parser.is_done()) keep_alive = false;  // the body was not read: the stream is unusable
     } else {
-      parser.body_limit(prepared.body_limit);  // checked while reading a chunked body
+      // A declared length over it was refused by Prepare (early); this bounds a chunked body.
+      parser.body_limit(prepared.body_limit);
       bool body_ok = true;
-      const auto declared = parser.content_length();
-      if (declared && *declared > prepared.body_limit) {
-        // Refused before a byte of it is read (and without a 100 Continue).
-        body_ok = false;
-        keep_alive = false;
-        response = dispatcher.RenderError(
-            413, "payload_too_large",
-            "the request body of " + std::to_string(*declared) + " bytes exceeds the limit of " +
-                std::to_string(prepared.body_limit) + " bytes",
-            request.request_id, {{"limit_bytes", prepared.body_limit}});
-      } else if (!parser.is_done()) {
+      if (!parser.is_done()) {
         const auto expect = request.headers.Get("Expect");
         if (expect && beast::iequals(*expect, "100-continue")) {
           bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, version};
