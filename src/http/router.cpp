@@ -43,8 +43,9 @@ void Responder::set_request_id(std::string id) {
 
 namespace {
 
-std::vector<std::string> SplitPath(std::string_view path) {
-  std::vector<std::string> segments;
+// The segments of a path after its leading '/'; views into `path`.
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> segments;
   if (path.empty() || path.front() != '/') return segments;
   std::size_t start = 1;
   while (true) {
@@ -62,7 +63,7 @@ bool IsParam(std::string_view segment) {
 }
 
 // Score of a pattern against path segments: -1 no match; otherwise higher = more literal.
-int MatchScore(const Route& route, const std::vector<std::string>& segments) {
+int MatchScore(const Route& route, const std::vector<std::string_view>& segments) {
   if (route.segments.size() != segments.size()) return -1;
   int score = 0;
   for (std::size_t i = 0; i < segments.size(); ++i) {
@@ -84,7 +85,8 @@ void Router::Add(std::string method, std::string pattern, Handler handler, Route
     throw std::invalid_argument("route pattern must start with '/': " + pattern);
   }
   auto route = std::make_unique<Route>();
-  route->segments = SplitPath(pattern);
+  for (const std::string_view segment : SplitPath(pattern))
+    route->segments.emplace_back(segment);
   for (const auto& segment : route->segments) {
     if (segment.find_first_of("{}") != std::string::npos && !IsParam(segment)) {
       throw std::invalid_argument("malformed route segment '" + segment + "' in " + pattern);
@@ -108,7 +110,7 @@ void Router::AddWebSocket(std::string pattern, WebSocketAcceptor acceptor, Route
 }
 
 RouteMatch Router::Match(std::string_view method, std::string_view path) const {
-  const std::vector<std::string> segments = SplitPath(path);
+  const std::vector<std::string_view> segments = SplitPath(path);
   RouteMatch result;
   // Find the best-scoring pattern first, then the method among routes sharing that pattern, so
   // that "/a/{x}" with POST only does not shadow "/a/b" with GET (and 405 lists the right set).
@@ -118,17 +120,20 @@ RouteMatch Router::Match(std::string_view method, std::string_view path) const {
   if (best < 0) return result;
 
   const std::string_view wanted = method == "HEAD" ? std::string_view("GET") : method;
-  std::set<std::string> allowed;
   const Route* found = nullptr;
   for (const auto& route : routes_) {
+    if (route->method != method && route->method != wanted) continue;
     if (MatchScore(*route, segments) != best) continue;
-    allowed.insert(route->method);
-    if (route->method == "GET") allowed.insert("HEAD");
-    if (route->method == method || (found == nullptr && route->method == wanted)) {
-      found = route.get();
-    }
+    if (route->method == method || found == nullptr) found = route.get();
   }
   if (found == nullptr) {
+    // 405, with the methods the path has (only now: the common case needs no list).
+    std::set<std::string> allowed;
+    for (const auto& route : routes_) {
+      if (MatchScore(*route, segments) != best) continue;
+      allowed.insert(route->method);
+      if (route->method == "GET") allowed.insert("HEAD");
+    }
     result.kind = RouteMatch::Kind::kMethodNotAllowed;
     for (const auto& m : allowed) {
       if (!result.allow.empty()) result.allow += ", ";
@@ -143,7 +148,7 @@ RouteMatch Router::Match(std::string_view method, std::string_view path) const {
     const std::string& name = found->segments[i];
     auto encoded = boost::urls::make_pct_string_view(segments[i]);
     result.params[name.substr(1, name.size() - 2)] =
-        encoded ? encoded->decode() : segments[i];  // invalid escapes are kept verbatim
+        encoded ? encoded->decode() : std::string(segments[i]);  // invalid escapes verbatim
   }
   return result;
 }

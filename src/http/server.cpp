@@ -130,14 +130,25 @@ bool IsWebSocketUpgrade(const Request& request) {
 }
 
 // Bounded label values for metrics: unknown methods collapse into "OTHER".
-std::string MethodLabel(std::string_view method) {
+std::string_view MethodLabel(std::string_view method) {
   static constexpr std::string_view kKnown[] = {"GET",    "HEAD",    "POST", "PUT",
                                                 "DELETE", "OPTIONS", "PATCH"};
   for (const auto known : kKnown) {
-    if (method == known) return std::string(known);
+    if (method == known) return known;
   }
   return "OTHER";
 }
+
+// The metric children a connection counted its last request in. A keep-alive client mostly
+// repeats one route, method and status; then the families' look-ups (a mutex shared by the I/O
+// threads, a map keyed by label vectors, three strings to build) are skipped.
+struct LastMetrics {
+  std::string route;
+  std::string_view method;
+  int status = 0;
+  metrics::Counter* requests = nullptr;
+  metrics::Histogram* latency = nullptr;
+};
 
 // A value handed from any thread to a coroutine on a connection's thread: a handler's answer,
 // the next chunk of a streamed body. The producer parks it under the mutex and posts a cancel of
@@ -298,9 +309,9 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
                                    Request request);
   void Register(const std::shared_ptr<ConnectionBase>& conn);
   void Record(const Request& request, const std::string& route, int status, std::size_t bytes,
-              Clock::time_point started);
+              Clock::time_point started, LastMetrics* last = nullptr);
   void Count(const Request& request, const std::string& route, int status,
-             Clock::time_point started);
+             Clock::time_point started, LastMetrics* last = nullptr);
   void LogAccess(const Request& request, const std::string& route, int status, std::uint64_t bytes,
                  Clock::time_point started, std::string_view note = {});
 
@@ -362,16 +373,27 @@ void Server::Impl::Register(const std::shared_ptr<ConnectionBase>& conn) {
 }
 
 void Server::Impl::Record(const Request& request, const std::string& route, int status,
-                          std::size_t bytes, Clock::time_point started) {
-  Count(request, route, status, started);
+                          std::size_t bytes, Clock::time_point started, LastMetrics* last) {
+  Count(request, route, status, started, last);
   LogAccess(request, route, status, bytes, started);
 }
 
 void Server::Impl::Count(const Request& request, const std::string& route, int status,
-                         Clock::time_point started) {
+                         Clock::time_point started, LastMetrics* last) {
   const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  requests.WithLabels({route, MethodLabel(request.method), std::to_string(status)}).Increment();
-  latency.WithLabels({route}).Observe(seconds);
+  const std::string_view method = MethodLabel(request.method);
+  LastMetrics found;
+  LastMetrics& children = last != nullptr ? *last : found;
+  if (children.requests == nullptr || children.status != status || children.method != method ||
+      children.route != route) {
+    children.requests = &requests.WithLabels({route, std::string(method), std::to_string(status)});
+    children.latency = &latency.WithLabels({route});
+    children.route = route;
+    children.method = method;
+    children.status = status;
+  }
+  children.requests->Increment();
+  children.latency->Observe(seconds);
 }
 
 // `note` marks a streamed response that did not end well ("cut"); empty otherwise.
@@ -537,6 +559,7 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
   constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
   auto& lowest = beast::get_lowest_layer(conn->stream);
   beast::flat_buffer buffer;
+  LastMetrics last_metrics;  // the metric children of this connection's last request
   bool keep_going = true;
   bool aborted = false;  // fault injection: end with a reset, no FIN
   bool cut = false;      // a streamed body given up mid-way
@@ -704,7 +727,7 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
           switching.status = 101;
           dispatcher.Observe(logged, switching);
           in_flight.Add(-1);
-          Record(logged, route, 101, 0, started);
+          Record(logged, route, 101, 0, started, &last_metrics);
           // Named locals, not temporaries, as coroutine arguments: g++ 12 destroys an aggregate
           // temporary in a co_await expression twice (ASan: free of a non-malloc'd address).
           detail::WebSocketOptions ws_options{
@@ -737,14 +760,14 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
       boost::system::error_code ignored;
       lowest.socket().set_option(asio::socket_base::linger(true, 0), ignored);
       in_flight.Add(-1);
-      Record(logged, route, 0, 0, started);
+      Record(logged, route, 0, 0, started, &last_metrics);
       aborted = true;
       break;
     }
     if (response.stream && StatusHasBody(response.status)) {
       const int status = response.status;
       // Counted before it is written, like the others; logged once the body is over.
-      Count(logged, route, status, started);
+      Count(logged, route, status, started, &last_metrics);
       const StreamOutcome streamed = co_await WriteStreamed(
           *conn, std::move(response), logged.method, version, keep_alive, logged.request_id);
       in_flight.Add(-1);
@@ -762,7 +785,7 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
     }
     response.stream.reset();  // a 204/304 has no body to stream
     // Counted before it is written: a client holding the answer finds it in /metrics.
-    Record(logged, route, response.status, response.body.size(), started);
+    Record(logged, route, response.status, response.body.size(), started, &last_metrics);
     const bool written = co_await Write(*conn, std::move(response), logged.method, version,
                                         keep_alive, logged.request_id);
     in_flight.Add(-1);

@@ -382,6 +382,31 @@ TEST_F(StreamingTest, Http10GetsTheBodyUntilTheConnectionCloses) {
   EXPECT_EQ(raw.body, Expected(5, 3000));
 }
 
+// A connection keeps the metric children of its last request: switching routes and statuses
+// on one keep-alive connection must still count each request under its own labels.
+TEST_F(StreamingTest, KeepAliveRequestsAreCountedUnderTheirOwnLabels) {
+  TcpConnection connection(port_);
+  for (const char* target :
+       {"/length", "/no-content", "/length", "/chunked", "/length", "/no-content"}) {
+    ASSERT_TRUE(connection.Send(BuildRequest("GET", target)));
+    auto response = connection.Read(10s);
+    ASSERT_TRUE(response) << target;
+  }
+  EXPECT_EQ(Metric(served_->registry(),
+                   R"(callgate_http_requests_total{route="/length",method="GET",status="200"})"),
+            3);
+  EXPECT_EQ(
+      Metric(served_->registry(),
+             R"(callgate_http_requests_total{route="/no-content",method="GET",status="204"})"),
+      2);
+  EXPECT_EQ(Metric(served_->registry(),
+                   R"(callgate_http_requests_total{route="/chunked",method="GET",status="200"})"),
+            1);  // same method and status as /length, another route
+  EXPECT_EQ(Metric(served_->registry(),
+                   R"(callgate_http_request_duration_seconds_count{route="/length"})"),
+            3);
+}
+
 TEST_F(StreamingTest, NoContentNeverStreams) {
   auto response = Fetch(port_, "GET", "/no-content");
   ASSERT_TRUE(response);
