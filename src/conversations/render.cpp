@@ -1,6 +1,7 @@
 #include "conversations/render.hpp"
 
 #include <boost/json/serialize.hpp>
+#include <boost/json/serializer.hpp>
 #include <boost/json/value.hpp>
 
 #include <cctype>
@@ -25,6 +26,21 @@ json::value NumberOrNull(const json::value* value) {
   return nullptr;
 }
 
+// A turn's role as rendered: the upstream string, "unknown" when missing, empty or mistyped.
+std::string_view TurnRole(const json::object& turn) {
+  const json::value* role = Member(turn, "role");
+  if (role != nullptr && role->is_string() && !role->get_string().empty())
+    return role->get_string();
+  return "unknown";
+}
+
+// A turn's message as rendered: "" when null or mistyped (a tool call or its result).
+std::string_view TurnMessage(const json::object& turn) {
+  const json::value* message = Member(turn, "message");
+  if (message != nullptr && message->is_string()) return message->get_string();
+  return "";
+}
+
 std::string Speaker(std::string_view role) {
   if (role == "agent") return "Agent";
   if (role == "user") return "User";
@@ -33,6 +49,14 @@ std::string Speaker(std::string_view role) {
     speaker[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(speaker[0])));
   }
   return speaker;
+}
+
+// One "Speaker: message" line of transcript_text.
+void AppendLine(std::string& text, std::string_view role, std::string_view message) {
+  if (!text.empty()) text += '\n';
+  text += Speaker(role);
+  text += ": ";
+  text += message;
 }
 
 }  // namespace
@@ -47,18 +71,8 @@ json::array RenderTranscript(const json::value* upstream_transcript, json::stora
     const json::object& turn = item.get_object();
     json::object rendered(turns.storage());
     rendered.reserve(3);
-    const json::value* role = Member(turn, "role");
-    if (role != nullptr && role->is_string() && !role->get_string().empty()) {
-      rendered.emplace("role", role->get_string());
-    } else {
-      rendered.emplace("role", "unknown");
-    }
-    const json::value* message = Member(turn, "message");
-    if (message != nullptr && message->is_string()) {
-      rendered.emplace("message", message->get_string());
-    } else {
-      rendered.emplace("message", "");  // a tool call or result: kept, see render.hpp
-    }
+    rendered.emplace("role", TurnRole(turn));
+    rendered.emplace("message", TurnMessage(turn));  // a tool call or result: "", see render.hpp
     rendered.emplace("time_in_call_secs", NumberOrNull(Member(turn, "time_in_call_secs")));
     turns.push_back(std::move(rendered));
   }
@@ -75,10 +89,7 @@ std::string TranscriptText(const json::array& transcript) {
     const json::value* role = turn->if_contains("role");
     const std::string_view role_name =
         role != nullptr && role->is_string() ? std::string_view(role->get_string()) : "unknown";
-    if (!text.empty()) text += '\n';
-    text += Speaker(role_name.empty() ? "unknown" : role_name);
-    text += ": ";
-    text += std::string_view(message->get_string());
+    AppendLine(text, role_name.empty() ? "unknown" : role_name, message->get_string());
   }
   return text;
 }
@@ -134,13 +145,110 @@ json::object RenderConversation(const json::object& upstream, std::string_view r
 
 std::string RenderConversationText(const json::object& upstream, std::string_view upstream_text,
                                    std::string_view recording_url) {
-  std::string text = json::serialize(RenderSummary(upstream, recording_url, upstream.storage()));
-  text.pop_back();  // the summary's closing brace; `upstream` is its last member
-  text.reserve(text.size() + upstream_text.size() + 16);
-  text += text.size() > 1 ? R"(,"upstream":)" : R"("upstream":)";
-  text += upstream_text;
-  text += '}';
-  return text;
+  // Written member by member in RenderSummary's order, with no tree of the summary in between;
+  // values taken from the upstream go through boost::json's serializer (escaping, numbers).
+  std::string out;
+  out.reserve(2 * upstream_text.size() + 512);
+  json::serializer serializer;
+  char chunk[1024];
+  const auto drain = [&] {
+    while (!serializer.done())
+      out += serializer.read(chunk, sizeof chunk);
+  };
+  const auto value = [&](const json::value& v) {
+    serializer.reset(&v);
+    drain();
+  };
+  const auto string = [&](std::string_view text) {
+    serializer.reset(json::string_view(text.data(), text.size()));
+    drain();
+  };
+  const auto string_or_null = [&](const json::value* v) {
+    if (v != nullptr && v->is_string()) {
+      value(*v);
+    } else {
+      out += "null";
+    }
+  };
+  const auto number_or_null = [&](const json::value* v) {
+    if (v != nullptr && v->is_number()) {
+      value(*v);
+    } else {
+      out += "null";
+    }
+  };
+
+  out += R"({"conversation_id":)";
+  string_or_null(Member(upstream, "conversation_id"));
+  out += R"(,"status":)";
+  string_or_null(Member(upstream, "status"));
+  out += R"(,"agent_id":)";
+  string_or_null(Member(upstream, "agent_id"));
+
+  const json::value* transcript = Member(upstream, "transcript");
+  const json::array* turns =
+      transcript != nullptr && transcript->is_array() ? &transcript->get_array() : nullptr;
+  std::string text;
+  if (turns != nullptr) {
+    for (const json::value& item : *turns) {
+      if (!item.is_object()) continue;
+      const std::string_view message = TurnMessage(item.get_object());
+      if (!message.empty()) AppendLine(text, TurnRole(item.get_object()), message);
+    }
+  }
+  out += R"(,"transcript_text":)";
+  string(text);
+  out += R"(,"transcript":[)";
+  bool first = true;
+  if (turns != nullptr) {
+    for (const json::value& item : *turns) {
+      if (!item.is_object()) continue;
+      const json::object& turn = item.get_object();
+      out += first ? R"({"role":)" : R"(,{"role":)";
+      first = false;
+      string(TurnRole(turn));
+      out += R"(,"message":)";
+      string(TurnMessage(turn));
+      out += R"(,"time_in_call_secs":)";
+      number_or_null(Member(turn, "time_in_call_secs"));
+      out += '}';
+    }
+  }
+  out += ']';
+
+  const json::value* has_audio = Member(upstream, "has_audio");
+  const bool no_audio = has_audio != nullptr && has_audio->is_bool() && !has_audio->get_bool();
+  out += R"(,"recording_url":)";
+  if (no_audio) {
+    out += "null";
+  } else {
+    string(recording_url);
+  }
+
+  const json::value* metadata_value = Member(upstream, "metadata");
+  const json::object* metadata = metadata_value != nullptr ? metadata_value->if_object() : nullptr;
+  out += R"(,"duration_secs":)";
+  number_or_null(metadata != nullptr ? metadata->if_contains("call_duration_secs") : nullptr);
+  out += R"(,"start_time_unix_secs":)";
+  number_or_null(metadata != nullptr ? metadata->if_contains("start_time_unix_secs") : nullptr);
+  if (metadata != nullptr) {
+    const json::value* reason = metadata->if_contains("termination_reason");
+    if (reason != nullptr && reason->is_string() && !reason->get_string().empty()) {
+      out += R"(,"termination_reason":)";
+      value(*reason);
+    }
+  }
+  const json::value* analysis = Member(upstream, "analysis");
+  out += R"(,"analysis":)";
+  if (analysis != nullptr && analysis->is_object()) {
+    value(*analysis);
+  } else {
+    out += "null";
+  }
+  out += R"(,"upstream":)";
+  out += upstream_text;
+  out += '}';
+  return out;
 }
 
 }  // namespace callgate::conversations

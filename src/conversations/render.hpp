@@ -41,11 +41,11 @@ namespace callgate::conversations {
 boost::json::object RenderConversation(const boost::json::object& upstream,
                                        std::string_view recording_url);
 
-// The same answer as JSON text, for the route: the other members are built with
-// upstream.storage() (e.g. the arena of upstream::ConversationDocument) and serialized, and
-// `upstream` is spliced in as `upstream_text`, the JSON text it was parsed from, instead of
-// being serialized again (it was about a fifth of the CPU of a proxied GET). The same value as
-// RenderConversation's; the upstream part keeps the upstream's own formatting.
+// The same answer as JSON text, for the route: the other members are written as text directly
+// (no tree of the summary), and `upstream` is spliced in as `upstream_text`, the JSON text it
+// was parsed from, instead of being serialized again (it was about a fifth of the CPU of a
+// proxied GET). The same value as RenderConversation's; the upstream part keeps the upstream's
+// own formatting.
 std::string RenderConversationText(const boost::json::object& upstream,
                                    std::string_view upstream_text, std::string_view recording_url);
 

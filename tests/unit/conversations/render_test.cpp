@@ -66,7 +66,20 @@ TEST(RenderConversation, TheRoutesTextIsTheSameAnswerWithTheUpstreamTextSpliced)
   for (const char* text : {kUpstream, R"({"conversation_id":"c","status":"done","cost":1.5,
        "transcript":[{"role":"","message":7},"x",{"role":"operator","message":"hi"}],
        "metadata":[],"analysis":"none","has_audio":false})",
-                           "  {\"status\":\"done\", \"note\": \"a \\\"quoted\\\" }\"}\n"}) {
+                           "  {\"status\":\"done\", \"note\": \"a \\\"quoted\\\" }\"}\n",
+                           // Escapes, control characters and non-ASCII in what is re-written;
+                           // numbers of every kind; a mistyped has_audio keeps the URL.
+                           R"({"conversation_id":"c\"1\\","agent_id":7,"status":null,
+       "transcript":[{"role":"user","message":"line\nbreak\ttab \u0001 \u00e9 \ud83d\ude00",
+                      "time_in_call_secs":-1.25e-3},
+                     {"role":"agent","message":"big","time_in_call_secs":18446744073709551615},
+                     {"role":null,"message":"who?","time_in_call_secs":"3"}],
+       "metadata":{"call_duration_secs":12.5,"start_time_unix_secs":-9223372036854775807,
+                   "termination_reason":""},
+       "analysis":{"nested":{"list":[1,2.5,"x",null,true]}},"has_audio":"no"})",
+                           R"({"transcript":"not a list","metadata":{"termination_reason":7},
+       "analysis":[]})",
+                           "{}"}) {
     const json::object upstream = Parse(text);
     const json::value expected = RenderConversation(upstream, kUrl);
 
