@@ -34,16 +34,8 @@ case "$MODE" in
 esac
 [ -x "$LOAD" ] || { echo "no $LOAD (cmake --build build --target webhook_load rate_load)"; exit 2; }
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-wait_port() { for _ in $(seq 200); do [ -s "$1" ] && break; sleep 0.05; done; cat "$1"; }
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# shellcheck source=bench/processes.sh
+source bench/processes.sh  # (the script has cd to the repository root)
 hz=$(getconf CLK_TCK)
 
 sim=

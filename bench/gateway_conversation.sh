@@ -19,15 +19,8 @@ DURATION=${DURATION:-10s}
 SIM_KEY=bench-sim-key-0123456789
 GW_KEY=bench-gateway-key-0123456789
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 2; }
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-wait_port() { for _ in $(seq 200); do [ -s "$1" ] && break; sleep 0.05; done; cat "$1"; }
+# shellcheck source=bench/processes.sh
+source bench/processes.sh  # (the script has cd to the repository root)
 
 sim_threads=()
 [ -n "${SIM_IO_THREADS:-}" ] && sim_threads=(--io-threads "$SIM_IO_THREADS")
@@ -96,7 +89,6 @@ rate_run() {  # label url header -> the RESULT line's fields
 field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 # CPU ticks (utime + stime) and context switches of a process, summed over its threads: the
 # work per request is steadier than latency on a shared machine.
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {n += $2} END {print n}'; }
 hz=$(getconf CLK_TCK)
 printf '%-10s %-9s %8s %8s %8s %8s %8s %9s\n' run path answered p50 p99 p99.9 max "gen lag99"

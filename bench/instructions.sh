@@ -29,15 +29,8 @@ case "$MODE" in
   webhook) [ -x "$BENCH/webhook_load" ] || { echo "no $BENCH/webhook_load"; exit 2; } ;;
   *) echo "mode must be conv or webhook"; exit 2 ;;
 esac
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2> /dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2> /dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-wait_port() { for _ in $(seq 600); do [ -s "$1" ] && break; sleep 0.1; done; cat "$1"; }
+# shellcheck source=bench/processes.sh
+source bench/processes.sh  # (the script has cd to the repository root)
 SIM_KEY=bench-sim-key-0123456789
 GW_KEY=bench-gateway-key-0123456789
 SECRET=bench-webhook-secret-0123456789
@@ -45,7 +38,7 @@ SECRET=bench-webhook-secret-0123456789
 "$SIM_BIN" sim --port 0 --port-file "$work/sim.port" --api-key "$SIM_KEY" --log-level warning \
   > "$work/sim.log" 2>&1 &
 pids+=($!)
-sim=http://127.0.0.1:$(wait_port "$work/sim.port")
+sim=http://127.0.0.1:$(wait_port "$work/sim.port" 600 0.1)
 ELEVENLABS_BASE_URL=$sim ELEVENLABS_API_KEY=$SIM_KEY ELEVENLABS_AGENT_ID=agent_sim_default \
   ELEVENLABS_AGENT_PHONE_NUMBER_ID=phnum_sim_twilio API_KEYS=$GW_KEY LOG_LEVEL=warning \
   ELEVENLABS_WEBHOOK_SECRET=$SECRET WEBHOOK_BANNER=off DATABASE_URL=sqlite:$work/callgate.db \
@@ -53,7 +46,7 @@ ELEVENLABS_BASE_URL=$sim ELEVENLABS_API_KEY=$SIM_KEY ELEVENLABS_AGENT_ID=agent_s
   "$BIN" serve --host 127.0.0.1 --port 0 --port-file "$work/gw.port" > "$work/gw.log" 2>&1 &
 gw_pid=$!
 pids+=("$gw_pid")
-gw_port=$(wait_port "$work/gw.port")
+gw_port=$(wait_port "$work/gw.port" 600 0.1)
 [ -n "$gw_port" ] || { echo "the gateway did not start:"; cat "$work/gw.log"; exit 1; }
 gw=http://127.0.0.1:$gw_port
 
