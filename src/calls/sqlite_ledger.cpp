@@ -377,8 +377,14 @@ void SqliteCallLedger::ApplyConversationUpdates(std::vector<ConversationUpdate> 
         // One read transaction for every look-up: outside one, each SELECT would take and drop
         // the WAL's read lock (a few fcntl calls) on its own.
         const bool reading = store::Exec(db, "BEGIN");
-        for (const ConversationUpdate& update : updates)
-          known.push_back(IsCall(db, update.conversation_id));
+        for (const ConversationUpdate& update : updates) {
+          try {
+            known.push_back(IsCall(db, update.conversation_id));
+          } catch (const std::exception& e) {
+            known.emplace_back(boost::system::in_place_error,
+                               StorageError("conversation update", e.what()));
+          }
+        }
         if (reading) store::Exec(db, "COMMIT");
         for (std::size_t i = 0; i < updates.size(); ++i) {
           LedgerResult<UpdateOutcome> result = LedgerErrc::kStorage;
