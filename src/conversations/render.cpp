@@ -79,17 +79,14 @@ json::array RenderTranscript(const json::value* upstream_transcript, json::stora
   return turns;
 }
 
+// The same rules read a rendered transcript or the upstream one: a rendered turn's role and
+// message are what TurnRole and TurnMessage give for its upstream turn.
 std::string TranscriptText(const json::array& transcript) {
   std::string text;
   for (const json::value& item : transcript) {
-    const json::object* turn = item.if_object();
-    if (turn == nullptr) continue;
-    const json::value* message = turn->if_contains("message");
-    if (message == nullptr || !message->is_string() || message->get_string().empty()) continue;
-    const json::value* role = turn->if_contains("role");
-    const std::string_view role_name =
-        role != nullptr && role->is_string() ? std::string_view(role->get_string()) : "unknown";
-    AppendLine(text, role_name.empty() ? "unknown" : role_name, message->get_string());
+    if (!item.is_object()) continue;
+    const std::string_view message = TurnMessage(item.get_object());
+    if (!message.empty()) AppendLine(text, TurnRole(item.get_object()), message);
   }
   return text;
 }
@@ -188,16 +185,8 @@ std::string RenderConversationText(const json::object& upstream, std::string_vie
   const json::value* transcript = Member(upstream, "transcript");
   const json::array* turns =
       transcript != nullptr && transcript->is_array() ? &transcript->get_array() : nullptr;
-  std::string text;
-  if (turns != nullptr) {
-    for (const json::value& item : *turns) {
-      if (!item.is_object()) continue;
-      const std::string_view message = TurnMessage(item.get_object());
-      if (!message.empty()) AppendLine(text, TurnRole(item.get_object()), message);
-    }
-  }
   out += R"(,"transcript_text":)";
-  string(text);
+  string(turns != nullptr ? TranscriptText(*turns) : std::string());
   out += R"(,"transcript":[)";
   bool first = true;
   if (turns != nullptr) {

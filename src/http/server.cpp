@@ -309,9 +309,9 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
                                    Request request);
   void Register(const std::shared_ptr<ConnectionBase>& conn);
   void Record(const Request& request, const std::string& route, int status, std::size_t bytes,
-              Clock::time_point started, LastMetrics* last = nullptr);
+              Clock::time_point started, LastMetrics& last);
   void Count(const Request& request, const std::string& route, int status,
-             Clock::time_point started, LastMetrics* last = nullptr);
+             Clock::time_point started, LastMetrics& last);
   void LogAccess(const Request& request, const std::string& route, int status, std::uint64_t bytes,
                  Clock::time_point started, std::string_view note = {});
 
@@ -373,17 +373,15 @@ void Server::Impl::Register(const std::shared_ptr<ConnectionBase>& conn) {
 }
 
 void Server::Impl::Record(const Request& request, const std::string& route, int status,
-                          std::size_t bytes, Clock::time_point started, LastMetrics* last) {
+                          std::size_t bytes, Clock::time_point started, LastMetrics& last) {
   Count(request, route, status, started, last);
   LogAccess(request, route, status, bytes, started);
 }
 
 void Server::Impl::Count(const Request& request, const std::string& route, int status,
-                         Clock::time_point started, LastMetrics* last) {
+                         Clock::time_point started, LastMetrics& children) {
   const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
   const std::string_view method = MethodLabel(request.method);
-  LastMetrics found;
-  LastMetrics& children = last != nullptr ? *last : found;
   if (children.requests == nullptr || children.status != status || children.method != method ||
       children.route != route) {
     children.requests = &requests.WithLabels({route, std::string(method), std::to_string(status)});
@@ -627,7 +625,7 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
         request.method = "-";
         request.path = "-";
         // Counted before it is written: a client holding the answer finds it in /metrics.
-        Record(request, "unmatched", error->status, error->body.size(), started);
+        Record(request, "unmatched", error->status, error->body.size(), started, last_metrics);
         const std::string no_method;  // a named local: see the note at RunWebSocket below
         co_await Write(*conn, std::move(*error), no_method, 11, false, request.request_id);
       }
@@ -727,7 +725,7 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
           switching.status = 101;
           dispatcher.Observe(logged, switching);
           in_flight.Add(-1);
-          Record(logged, route, 101, 0, started, &last_metrics);
+          Record(logged, route, 101, 0, started, last_metrics);
           // Named locals, not temporaries, as coroutine arguments: g++ 12 destroys an aggregate
           // temporary in a co_await expression twice (ASan: free of a non-malloc'd address).
           detail::WebSocketOptions ws_options{
@@ -760,14 +758,14 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
       boost::system::error_code ignored;
       lowest.socket().set_option(asio::socket_base::linger(true, 0), ignored);
       in_flight.Add(-1);
-      Record(logged, route, 0, 0, started, &last_metrics);
+      Record(logged, route, 0, 0, started, last_metrics);
       aborted = true;
       break;
     }
     if (response.stream && StatusHasBody(response.status)) {
       const int status = response.status;
       // Counted before it is written, like the others; logged once the body is over.
-      Count(logged, route, status, started, &last_metrics);
+      Count(logged, route, status, started, last_metrics);
       const StreamOutcome streamed = co_await WriteStreamed(
           *conn, std::move(response), logged.method, version, keep_alive, logged.request_id);
       in_flight.Add(-1);
@@ -785,7 +783,7 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
     }
     response.stream.reset();  // a 204/304 has no body to stream
     // Counted before it is written: a client holding the answer finds it in /metrics.
-    Record(logged, route, response.status, response.body.size(), started, &last_metrics);
+    Record(logged, route, response.status, response.body.size(), started, last_metrics);
     const bool written = co_await Write(*conn, std::move(response), logged.method, version,
                                         keep_alive, logged.request_id);
     in_flight.Add(-1);

@@ -144,8 +144,7 @@ struct Envelope {
   std::optional<boost::json::value> conversation_id;  // data.*
   std::optional<boost::json::value> agent_id;
   std::optional<boost::json::value> failure_reason;
-  std::optional<boost::json::value> metadata;
-  std::optional<boost::json::value> provider;  // data.metadata.type
+  std::optional<boost::json::value> provider;  // data.metadata.type, when metadata is an object
 };
 
 std::optional<boost::json::value> ShapeOf(const boost::json::value* value) {
@@ -233,9 +232,7 @@ EventResult Check(const Envelope& envelope) {
       f.failure_reason = std::string(reason->get_string());
     }
     if (f.failure_reason.empty()) f.failure_reason = "unknown";
-    const bool metadata_object = envelope.metadata && envelope.metadata->is_object();
-    if (const auto& provider = envelope.provider;
-        metadata_object && provider && provider->is_string()) {
+    if (const auto& provider = envelope.provider; provider && provider->is_string()) {
       f.provider = std::string(provider->get_string());
     }
   }
@@ -390,7 +387,6 @@ class EnvelopeHandler {
         envelope.conversation_id.reset();
         envelope.agent_id.reset();
         envelope.failure_reason.reset();
-        envelope.metadata.reset();
         envelope.provider.reset();
         break;
       case Slot::kConversationId:
@@ -402,8 +398,7 @@ class EnvelopeHandler {
       case Slot::kFailureReason:
         envelope.failure_reason = std::move(value);
         break;
-      case Slot::kMetadata:
-        envelope.metadata = std::move(value);
+      case Slot::kMetadata:  // a repeated "metadata" replaces the first one's type
         envelope.provider.reset();
         break;
       case Slot::kProvider:
@@ -505,7 +500,6 @@ EventResult ParseEventWithTree(std::string body) {
     envelope.conversation_id = ShapeOf(d.if_contains("conversation_id"));
     envelope.agent_id = ShapeOf(d.if_contains("agent_id"));
     envelope.failure_reason = ShapeOf(d.if_contains("failure_reason"));
-    envelope.metadata = ShapeOf(d.if_contains("metadata"));
     if (const auto* metadata = ObjectOf(d, "metadata")) {
       envelope.provider = ShapeOf(metadata->if_contains("type"));
     }
