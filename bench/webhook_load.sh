@@ -94,6 +94,10 @@ busy=$(join "$work/threads.before" "$work/threads.after" |
   awk -v hz="$(getconf CLK_TCK)" -v s="$elapsed" '{ p = ($3 - $2) / hz / s * 100; if (p >= 1) printf "%.0f\n", p }' |
   sort -rn | tr '\n' ' ')
 echo "gateway threads, % of one core each over the ${elapsed} s of load: $busy"
+# Group commits over the whole run (warm-up included): each is one transaction and one fsync.
+curl -sf -H "X-API-Key: $GW_KEY" "$gw/metrics" |
+  awk -v n="$(field ok_total "$work/gateway.out")" '/^callgate_webhook_commits_total / && $2 > 0 {
+    printf "events per group commit (one fsync each): %.1f\n", n / $2 }' || true
 
 # 3. Durability: every 200 is a committed event, even if the process dies right after.
 stored_api=0
