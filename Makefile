@@ -50,11 +50,13 @@ test-asan:
 # Coverage-guided fuzzing of the parsers with clang's libFuzzer, FUZZ_SECONDS each (the
 # committed corpora in fuzz/corpus are replayed by `make test` without this).
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := dotenv_fuzz json_body_fuzz webhook_fuzz conversation_protocol_fuzz \
+  conversation_parse_fuzz
 fuzz: deps
 	CXX=clang++ $(CMAKE) -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug \
 	  -DCALLGATE_FUZZ=ON -DCALLGATE_BUILD_TESTS=OFF
-	$(CMAKE) --build build-fuzz --target dotenv_fuzz json_body_fuzz webhook_fuzz conversation_protocol_fuzz
-	for target in dotenv_fuzz json_body_fuzz webhook_fuzz conversation_protocol_fuzz; do \
+	$(CMAKE) --build build-fuzz --target $(FUZZ_TARGETS)
+	for target in $(FUZZ_TARGETS); do \
 	  mkdir -p build-fuzz/corpus/$$target && \
 	  ./build-fuzz/fuzz/$$target -max_total_time=$(FUZZ_SECONDS) \
 	    build-fuzz/corpus/$$target fuzz/corpus/$$target || exit 1; \

@@ -1,5 +1,7 @@
 #include "upstream/elevenlabs.hpp"
 
+#include "upstream/conversation_parse.hpp"
+
 #include <spdlog/spdlog.h>
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse.hpp>
@@ -43,30 +45,43 @@ bool HasNonEmptyString(const boost::json::object& object, std::string_view name)
 }
 
 // A conversation must at least say which one it is and in what state.
+bool IsConversation(const boost::json::object& object) {
+  return HasNonEmptyString(object, "conversation_id") && HasNonEmptyString(object, "status");
+}
+
 bool IsConversation(const boost::json::value& value) {
-  return value.is_object() && HasNonEmptyString(value.get_object(), "conversation_id") &&
-         HasNonEmptyString(value.get_object(), "status");
+  return value.is_object() && IsConversation(value.get_object());
 }
 
 constexpr std::string_view kNotAConversation = "the conversation lacks conversation_id or status";
 
-// An arena for the tree parsed from `bytes` of JSON text and what is built from it: a parsed
-// conversation takes about twice its text, the rendered answer about as much again.
-std::unique_ptr<boost::json::monotonic_resource> ArenaFor(std::size_t bytes) {
-  return std::make_unique<boost::json::monotonic_resource>(4 * bytes + 1024);
+// A conversation's text parsed for the gateway's answer into an arena of its own (see
+// ConversationDocument and conversation_parse.hpp). `error` is set when it is not JSON; `object`
+// is empty when the document is not an object.
+ConversationDocument ParseDocument(std::string body, boost::system::error_code& error) {
+  // The pruned document is a small part of the text (the transcript's turns, the analysis).
+  auto arena = std::make_unique<boost::json::monotonic_resource>(body.size() / 2 + 1024);
+  const boost::json::storage_ptr storage(arena.get());
+  ConversationParse parsed = ParseConversationForRender(body, storage);
+  error = parsed.error;
+  // Constructed, not assigned: a moved JSON object keeps its storage only in a construction.
+  boost::json::object object = parsed.root.is_object()
+                                   ? boost::json::object(std::move(parsed.root.get_object()))
+                                   : boost::json::object(storage);
+  return ConversationDocument{
+      .arena = std::move(arena), .object = std::move(object), .body = std::move(body)};
 }
 
-// A conversation parsed from a 2xx answer into an arena of its own (see ConversationDocument).
 std::variant<ConversationDocument, ApiError> ParseConversationDocument(HttpResponse& response) {
-  auto arena = ArenaFor(response.body.size());
-  auto json = JsonBody(response, boost::json::storage_ptr(arena.get()));
-  if (auto* error = std::get_if<ApiError>(&json)) return std::move(*error);
-  auto& value = std::get<boost::json::value>(json);
-  if (!IsConversation(value)) return BadResponse(std::string(kNotAConversation), response);
-  // Constructed, not assigned: a moved JSON object keeps its storage only in a construction.
-  return ConversationDocument{.arena = std::move(arena),
-                              .object = boost::json::object(std::move(value.get_object())),
-                              .body = std::move(response.body)};
+  boost::system::error_code error;
+  ConversationDocument document = ParseDocument(std::move(response.body), error);
+  if (error) {
+    return BadResponse(
+        "the body is not JSON (" + error.message() + "): " + document.body.substr(0, 80), response);
+  }
+  if (!IsConversation(document.object))
+    return BadResponse(std::string(kNotAConversation), response);
+  return document;
 }
 
 std::string ConversationPath(std::string_view conversation_id) {
@@ -232,20 +247,16 @@ void ElevenLabsClient::AttemptStream(std::shared_ptr<StreamCall> call) {
 
 void ElevenLabsApi::GetConversationDocument(
     std::string conversation_id, std::function<void(ApiResult<ConversationDocument>)> done) {
-  GetConversation(std::move(conversation_id),
-                  [done = std::move(done)](ApiResult<boost::json::object> result) {
-                    if (auto* error = std::get_if<ApiError>(&result)) {
-                      done(std::move(*error));
-                      return;
-                    }
-                    const auto& object = std::get<boost::json::object>(result);
-                    std::string body = boost::json::serialize(object);
-                    auto arena = ArenaFor(body.size());
-                    const boost::json::storage_ptr storage(arena.get());
-                    done(ConversationDocument{.arena = std::move(arena),
-                                              .object = boost::json::object(object, storage),
-                                              .body = std::move(body)});
-                  });
+  GetConversation(
+      std::move(conversation_id), [done = std::move(done)](ApiResult<boost::json::object> result) {
+        if (auto* error = std::get_if<ApiError>(&result)) {
+          done(std::move(*error));
+          return;
+        }
+        // The same pruned document as the client's, from the object's text.
+        boost::system::error_code ignored;  // serialized JSON always parses
+        done(ParseDocument(boost::json::serialize(std::get<boost::json::object>(result)), ignored));
+      });
 }
 
 void ElevenLabsApi::OpenConversationAudio(std::string conversation_id,

@@ -49,17 +49,19 @@ struct AudioStream {
 };
 
 // GET /v1/convai/conversations/{id} as received, for a caller that renders it at once: the
-// 2xx body's bytes and the object parsed from them (GetConversationDocument).
+// 2xx body's bytes and the members the gateway renders, parsed from them
+// (GetConversationDocument, conversation_parse.hpp).
 struct ConversationDocument {
-  // The monotonic arena `object` lives in, sized for the body; declared first so that it
-  // outlives `object`. Values built with object.storage() take parts of it by move, without
-  // copies. The storage is not reference-counted, so neither `object` nor those values visit
-  // their nodes (hundreds for a transcript) when they go: the arena frees its blocks at once.
-  // Hence values built with that storage must not outlive the document. The arena is not
-  // thread-safe: the document belongs to one thread at a time.
+  // The monotonic arena `object` lives in; declared first so that it outlives `object`. Values
+  // built with object.storage() take parts of it by move, without copies. The storage is not
+  // reference-counted, so neither `object` nor those values visit their nodes when they go: the
+  // arena frees its blocks at once. Hence values built with that storage must not outlive the
+  // document. The arena is not thread-safe: the document belongs to one thread at a time.
   std::unique_ptr<boost::json::monotonic_resource> arena;
+  // Only the members conversations/render.hpp reads (ParseConversationForRender); the whole
+  // document is `body`.
   boost::json::object object;
-  std::string body;  // the JSON text `object` was parsed from
+  std::string body;  // the JSON text as received
 };
 
 class ElevenLabsApi {
@@ -75,9 +77,9 @@ class ElevenLabsApi {
   virtual void GetConversation(std::string conversation_id,
                                std::function<void(ApiResult<boost::json::object>)> done) = 0;
   // The same request, checks and errors as GetConversation, for the gateway's own rendering:
-  // the body is kept and the object lives in an arena (see ConversationDocument). The default
-  // implementation (for fakes) copies GetConversation's object into an arena and serializes it
-  // as the body.
+  // the body is kept and the rendered members live in an arena (see ConversationDocument). The
+  // default implementation (for fakes) serializes GetConversation's object as the body and
+  // parses it as the client does.
   virtual void GetConversationDocument(std::string conversation_id,
                                        std::function<void(ApiResult<ConversationDocument>)> done);
   // GET /v1/convai/conversations?<query> (the query string is passed through, already encoded).
