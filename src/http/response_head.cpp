@@ -134,7 +134,9 @@ void AppendResponseHead(std::string& out, int status, const Headers& headers,
   } else if (fields.version != 10 && !fields.keep_alive) {
     AppendField(out, "Connection", "close");
   }
-  if (content_length && StatusHasBody(status)) {
+  if (fields.chunked && StatusHasBody(status)) {
+    AppendField(out, "Transfer-Encoding", "chunked");
+  } else if (content_length && StatusHasBody(status)) {
     out.append("Content-Length: ");
     AppendNumber(out, *content_length);
     out.append("\r\n");

@@ -32,6 +32,7 @@
 
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <ctime>
 #include <mutex>
 #include <optional>
@@ -455,35 +456,26 @@ asio::awaitable<StreamOutcome> Server::Impl::WriteStreamed(Connection<Stream>& c
   StreamOutcome outcome;
   std::shared_ptr<BodyStream> body = std::move(response.stream);
   const std::optional<std::uint64_t> length = body->Length();
-  bhttp::response<bhttp::buffer_body> res;
-  res.version(version);
-  res.result(static_cast<unsigned>(response.status));
-  for (auto& [name, value] : response.headers.All()) {
-    // The framing is the server's: it follows the stream, whatever the handler set.
-    if (beast::iequals(name, "Content-Length") || beast::iequals(name, "Transfer-Encoding")) {
-      continue;
-    }
-    res.insert(name, value);
-  }
-  res.set(bhttp::field::server, options.server_name);
-  res.set(bhttp::field::date, HttpDate());
-  if (!request_id.empty()) res.set("X-Request-Id", request_id);
-  if (length) {
-    res.content_length(*length);
-  } else if (version >= 11) {
-    res.chunked(true);
-  } else {
+  // The framing is the server's: it follows the stream, whatever the handler set.
+  const bool chunked = !length && version >= 11;
+  if (!length && !chunked) {
     keep_alive = false;  // HTTP/1.0 has no chunked encoding: the body ends with the connection
     outcome.close_delimited = true;
   }
-  res.keep_alive(keep_alive);
   outcome.keep_alive = keep_alive;
-  res.body().data = nullptr;
-  res.body().more = true;
-  bhttp::response_serializer<bhttp::buffer_body> serializer(res);
+  std::string head;
+  head.reserve(kHeadReserveBytes);
+  AppendResponseHead(head, response.status, response.headers,
+                     length ? std::optional<std::size_t>(*length) : std::nullopt,
+                     {.version = version,
+                      .keep_alive = keep_alive,
+                      .server = options.server_name,
+                      .date = HttpDate(),
+                      .request_id = request_id,
+                      .chunked = chunked});
   conn.watchdog.SetAfter(options.body_timeout);
   auto [header_ec, header_bytes] =
-      co_await bhttp::async_write_header(conn.stream, serializer, kTuple);
+      co_await asio::async_write(conn.stream, asio::buffer(head), kTuple);
   conn.watchdog.Clear();  // waiting for the producer is bounded by WaitParked's own deadline
   if (header_ec) co_return outcome;
   if (method == "HEAD") {  // the headers announce the GET body; the stream is never pulled
@@ -519,13 +511,26 @@ asio::awaitable<StreamOutcome> Server::Impl::WriteStreamed(Connection<Stream>& c
     }
     const bool last = chunk->kind == BodyChunk::Kind::kEnd;
     if (!last && chunk->data.empty()) continue;  // nothing to write; ask again
-    res.body().data = last ? nullptr : chunk->data.data();
-    res.body().size = last ? 0 : chunk->data.size();
-    res.body().more = !last;
+    if (last && !chunked) {
+      outcome.complete = true;
+      break;
+    }
+    // A chunk of HTTP/1.1 chunked coding: its size in hex, the data, CRLF; the last is empty.
+    char size_line[24];
+    std::size_t size_length = 0;
+    if (chunked) {
+      char* end =
+          std::to_chars(size_line, size_line + sizeof size_line - 2, chunk->data.size(), 16).ptr;
+      end[0] = '\r';
+      end[1] = '\n';
+      size_length = static_cast<std::size_t>(end + 2 - size_line);
+    }
+    const std::array<asio::const_buffer, 3> pieces{
+        asio::buffer(size_line, size_length), asio::buffer(chunk->data),
+        chunked ? asio::buffer("\r\n", 2) : asio::const_buffer()};
     conn.watchdog.SetAfter(options.body_timeout);  // a client that stops reading is dropped
-    auto [ec, n] = co_await bhttp::async_write(conn.stream, serializer, kTuple);
+    auto [ec, n] = co_await asio::async_write(conn.stream, pieces, kTuple);
     conn.watchdog.Clear();
-    if (ec == bhttp::error::need_buffer) ec = {};
     if (ec) {
       spdlog::debug("request {}: client gone after {} streamed bytes: {}", request_id,
                     outcome.bytes, ec.message());

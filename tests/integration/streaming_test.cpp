@@ -158,6 +158,18 @@ class StreamingTest : public ::testing::Test {
       response.stream = std::make_shared<TestStream>(TestStream::Options{}, Track("/no-content"));
       responder.Send(std::move(response));
     });
+    // The handler's framing fields and a value that would split the head are not written.
+    router_.Add("GET", "/handler-fields", [this](http::Request, http::Responder responder) {
+      http::Response response = http::Response::Stream(
+          200, "application/octet-stream",
+          std::make_shared<TestStream>(TestStream::Options{.chunks = 2, .size = 10},
+                                       Track("/handler-fields")));
+      response.headers.Set("Content-Length", "999");
+      response.headers.Set("Transfer-Encoding", "gzip");
+      response.headers.Set("X-Injected", "a\r\nSet-Cookie: stolen=1");
+      response.headers.Set("X-Kept", "yes");
+      responder.Send(std::move(response));
+    });
     dispatcher_ = std::make_unique<http::Dispatcher>(router_, http::DispatchOptions{});
     served_ = std::make_unique<ServedRouter>(
         runtime_, *dispatcher_,
@@ -232,6 +244,23 @@ TEST_F(StreamingTest, TheWireFormatIsOneHttpChunkPerProducedChunk) {
     expected += "bb8\r\n" + ChunkBytes(i, 3000) + "\r\n";  // 3000 = 0xbb8
   expected += "0\r\n\r\n";
   EXPECT_EQ(raw.body, expected);
+}
+
+TEST_F(StreamingTest, TheServerOwnsTheFramingAndNoFieldSplitsTheHead) {
+  TcpConnection connection(port_);
+  ASSERT_TRUE(connection.Send(BuildRequest("GET", "/handler-fields", {{"Connection", "close"}})));
+  bool closed = false;
+  const RawResponse raw = Split(connection.ReadUntilClosed(10s, &closed));
+  EXPECT_TRUE(closed);
+  EXPECT_NE(raw.head.find("\r\ntransfer-encoding: chunked\r\n"), std::string::npos) << raw.head;
+  EXPECT_EQ(raw.head.find("content-length"), std::string::npos) << raw.head;
+  EXPECT_EQ(raw.head.find("gzip"), std::string::npos) << raw.head;
+  EXPECT_EQ(raw.head.find("set-cookie"), std::string::npos) << raw.head;
+  EXPECT_EQ(raw.head.find("x-injected"), std::string::npos) << raw.head;
+  EXPECT_NE(raw.head.find("\r\nx-kept: yes\r\n"), std::string::npos) << raw.head;
+  EXPECT_NE(raw.head.find("\r\nconnection: close\r\n"), std::string::npos) << raw.head;
+  EXPECT_EQ(raw.body,
+            "a\r\n" + ChunkBytes(0, 10) + "\r\na\r\n" + ChunkBytes(1, 10) + "\r\n0\r\n\r\n");
 }
 
 TEST_F(StreamingTest, KnownLengthIsSentWithContentLength) {

@@ -54,6 +54,15 @@ TEST(ResponseHeadTest, TheServerOwnsFramingAndItsOwnFields) {
   EXPECT_EQ(head.find("Connection"), std::string::npos);
 }
 
+TEST(ResponseHeadTest, AChunkedBodyIsAnnouncedInsteadOfALength) {
+  const Headers none;
+  EXPECT_EQ(Head(200, none, std::nullopt, {.chunked = true}),
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+  // Chunked wins over a length; a status without a body gets neither.
+  EXPECT_EQ(Head(200, none, 5, {.chunked = true}).find("Content-Length"), std::string::npos);
+  EXPECT_EQ(Head(204, none, std::nullopt, {.chunked = true}), "HTTP/1.1 204 No Content\r\n\r\n");
+}
+
 TEST(ResponseHeadTest, ConnectionFieldFollowsVersionAndKeepAlive) {
   const Headers none;
   EXPECT_NE(Head(200, none, 0, {.version = 11, .keep_alive = false}).find("Connection: close\r\n"),
