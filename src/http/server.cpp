@@ -604,8 +604,7 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
     // The deadline only cancels the read, so that a 408 can still be written.
     conn->watchdog.SetAfter(options.header_timeout);
     auto [hec, hn] = co_await bhttp::async_read_header(conn->stream, buffer, parser, kTuple);
-    const bool header_timed_out = conn->watchdog.fired();
-    conn->watchdog.Clear();
+    const bool header_timed_out = conn->watchdog.Clear();
     if (hec) {
       std::optional<Response> error;
       request.request_id = core::NewId("req");
@@ -688,8 +687,7 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
         }
         conn->watchdog.SetAfter(options.body_timeout);
         auto [bec, bn] = co_await bhttp::async_read(conn->stream, buffer, parser, kTuple);
-        const bool body_timed_out = conn->watchdog.fired();
-        conn->watchdog.Clear();
+        const bool body_timed_out = conn->watchdog.Clear();
         if (bec) {
           body_ok = false;
           keep_alive = false;

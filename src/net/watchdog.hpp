@@ -48,8 +48,12 @@ class Watchdog {
   void SetAfter(std::chrono::duration<Rep, Period> timeout) {
     Set(Clock::now() + std::chrono::duration_cast<Clock::duration>(timeout));
   }
-  // No deadline (the timer, if armed, will find nothing to do). `fired()` is kept.
-  void Clear() { core_->deadline = Clock::time_point::max(); }
+  // No deadline (the timer, if armed, will find nothing to do). `fired()` is kept; it is also
+  // returned, for the phase that just ended: `const bool timed_out = watchdog.Clear();`.
+  bool Clear() {
+    core_->deadline = Clock::time_point::max();
+    return core_->fired;
+  }
   // Whether the last deadline set passed (and `expire` ran) before Set or Clear was called again.
   bool fired() const { return core_->fired; }
 

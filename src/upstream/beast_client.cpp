@@ -272,8 +272,7 @@ struct BodyState {
       } else {
         std::tie(ec, std::ignore) = co_await ReadSome(*link->plain);
       }
-      const bool timed_out = link->watchdog.fired();
-      link->watchdog.Clear();
+      const bool timed_out = link->watchdog.Clear();
       got = data.size() - body.size;
       body.data = nullptr;  // `data` is ours: the parser must not write there later
       body.size = 0;
@@ -441,8 +440,7 @@ class BeastHttpClient final : public HttpClient {
     link.watchdog.Set(deadline);  // for the write and the response after it
     auto [write_ec, written_bytes] = co_await bhttp::async_write(stream, message, kTuple);
     if (!write_ec) co_return std::nullopt;
-    const bool timed_out = link.watchdog.fired();
-    link.watchdog.Clear();
+    const bool timed_out = link.watchdog.Clear();
     co_return HttpFailure{
         timed_out ? HttpFailure::Kind::kTimeout : HttpFailure::Kind::kConnectionLost,
         "sending to " + target.host_header +
@@ -468,8 +466,7 @@ class BeastHttpClient final : public HttpClient {
     parser.body_limit(limit);
     if (request.method == "HEAD") parser.skip(true);
     auto [read_ec, read_bytes] = co_await bhttp::async_read(stream, link.buffer, parser, kTuple);
-    const bool timed_out = link.watchdog.fired();
-    link.watchdog.Clear();
+    const bool timed_out = link.watchdog.Clear();
     if (read_ec) {
       attempt.nothing_received = !parser.got_some();
       attempt.failure = ReadFailure(read_ec, timed_out, parser.got_some(), target, limit);
@@ -609,8 +606,7 @@ class BeastHttpClient final : public HttpClient {
     if (request.method == "HEAD") parser->skip(true);
     auto [read_ec, read_bytes] =
         co_await bhttp::async_read_header(stream, link.buffer, *parser, kTuple);
-    const bool timed_out = link.watchdog.fired();
-    link.watchdog.Clear();
+    const bool timed_out = link.watchdog.Clear();
     if (read_ec) {
       opened.nothing_received = !parser->got_some();
       opened.failure =

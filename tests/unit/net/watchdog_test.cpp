@@ -41,8 +41,11 @@ TEST_F(WatchdogTest, ExpiresOnceTheDeadlinePasses) {
   EXPECT_EQ(expiries.count, 1);
   EXPECT_GE(expiries.last, deadline);
   EXPECT_TRUE(watchdog->fired());
+  EXPECT_TRUE(watchdog->Clear()) << "Clear tells the phase that ended whether it timed out";
+  EXPECT_TRUE(watchdog->fired());
   watchdog->SetAfter(1h);
   EXPECT_FALSE(watchdog->fired()) << "a new deadline starts afresh";
+  EXPECT_FALSE(watchdog->Clear());
 }
 
 // The timer armed for the first deadline finds a later one and waits for that instead.
@@ -61,7 +64,7 @@ TEST_F(WatchdogTest, ALaterDeadlineDefersTheExpiry) {
 
 TEST_F(WatchdogTest, ClearedMeansNoExpiry) {
   watchdog->SetAfter(10ms);
-  watchdog->Clear();
+  EXPECT_FALSE(watchdog->Clear());
   io.run();  // the armed timer fires, finds no deadline and is not re-armed
   EXPECT_EQ(expiries.count, 0);
   EXPECT_FALSE(watchdog->fired());
