@@ -15,6 +15,12 @@
 // pre-signed range is signed on the fly and counted, with the time it took, so the report shows
 // whether signing could have limited the generator.
 //
+// Open loop (--rate R): the same requests, R per second at even intervals whatever the answers
+// (as wrk2 and bench/rate_load.cpp do): each leaves on an idle connection when it is due, or
+// waits for one, and its latency counts from when it was due, so a slow answer delays the
+// requests behind it and they count it (no coordinated omission). The report adds how late the
+// generator itself sent them.
+//
 // Baseline (--baseline): the same generator against a handler that only answers 200, served by
 // callgate's real HTTP server (http::Server, Router, Dispatcher; a POST route with
 // BodyKind::kRaw) started in this process on 127.0.0.1, port 0. In-process rather than a second
@@ -43,8 +49,10 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -64,6 +72,7 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -100,6 +109,7 @@ struct Options {
   std::string tag;            // conversation id prefix; default from the clock
   std::string label;
   bool print_request = false;  // print the first request and exit
+  double rate = 0;             // requests per second offered (open loop); 0 = closed loop
 };
 
 [[noreturn]] void Usage(const std::string& error) {
@@ -109,6 +119,7 @@ struct Options {
                "         [--connections 64] [--threads 2] [--seconds 10] [--warmup 1]\n"
                "         [--secret S] [--turns 20] [--presign N] [--tag T] [--label L]\n"
                "         [--server-threads N]   (baseline server; 0 = one per core)\n"
+               "         [--rate R]             (open loop: R requests per second offered)\n"
                "         [--print-request]      (print the first request, signed, and exit)\n",
                error.c_str());
   std::exit(2);
@@ -150,6 +161,8 @@ Options ParseOptions(int argc, char** argv) {
       options.tag = value;
     } else if (arg == "--label") {
       options.label = value;
+    } else if (arg == "--rate") {
+      options.rate = ParseNumber<double>(arg, value);
     } else {
       Usage("unknown option " + std::string(arg));
     }
@@ -159,6 +172,7 @@ Options ParseOptions(int argc, char** argv) {
     Usage("connections and threads must be > 0");
   options.threads = std::min(options.threads, options.connections);
   if (options.seconds <= 0 || options.warmup < 0) Usage("seconds must be > 0, warmup >= 0");
+  if (options.rate < 0) Usage("rate must be >= 0");
   if (options.presign == 0) {
     options.presign = static_cast<std::uint64_t>((options.seconds + options.warmup) * 40'000);
   }
@@ -341,8 +355,11 @@ struct Shared {
 };
 
 struct ThreadStats {
-  std::vector<std::uint32_t> latencies_us;  // responses completed in the measured window
-  std::uint64_t ok_total = 0;               // every 200, warm-up and drain included
+  // Responses completed in the measured window; in the open loop, those due in it, each from
+  // its intended send time (a request due while no connection was free counts its wait).
+  std::vector<std::uint32_t> latencies_us;
+  std::vector<std::uint32_t> lag_us;  // open loop: how late each request left (the generator)
+  std::uint64_t ok_total = 0;         // every 200, warm-up and drain included
   std::uint64_t non200 = 0;
   std::uint64_t errors = 0;  // connection failures, unparsable responses, drain timeouts
   std::uint64_t reconnects = 0;
@@ -396,17 +413,40 @@ class Worker {
     for (auto& c : connections_) {
       if (c.fd >= 0) ::close(c.fd);
     }
+    if (timer_ >= 0) ::close(timer_);
     ::close(epoll_);
   }
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
+  // Open loop: this worker's share of the rate, as one request every `interval`.
+  void SetRate(double per_second) {
+    interval_ = std::chrono::duration_cast<SteadyClock::duration>(
+        std::chrono::duration<double>(1.0 / per_second));
+  }
+
   void Run() {
-    for (auto& c : connections_)
-      StartRequest(c);
+    const bool open_loop = interval_.count() > 0;
+    if (open_loop) {
+      next_due_ = shared_.start;
+      for (std::uint32_t i = 0; i < connections_.size(); ++i)
+        free_.push_back(i);
+      // The schedule's clock: a timerfd at the next due time, 1 us of timer slack.
+      ::prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+      timer_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+      if (timer_ < 0) throw std::runtime_error("timerfd_create failed");
+      epoll_event event{};
+      event.events = EPOLLIN;
+      event.data.u32 = kTimerIndex;
+      ::epoll_ctl(epoll_, EPOLL_CTL_ADD, timer_, &event);
+    } else {
+      for (auto& c : connections_)
+        StartRequest(c);
+    }
     const auto drain_deadline = shared_.stop + std::chrono::seconds(10);
     std::vector<epoll_event> events(256);
     for (;;) {
+      if (open_loop) SendDue();
       const auto now = SteadyClock::now();
       if (now >= shared_.stop && in_flight_ == 0) break;
       if (now >= drain_deadline) {
@@ -415,12 +455,19 @@ class Worker {
                                         std::to_string(in_flight_));
         break;
       }
+      // Open loop: wake for the next due request (without a free connection, an answer wakes it).
+      if (open_loop && next_due_ < shared_.stop && !free_.empty()) ArmTimer(next_due_);
       const int n = ::epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), 50);
       if (n < 0) {
         if (errno == EINTR) continue;
         throw std::runtime_error("epoll_wait failed");
       }
       for (int k = 0; k < n; ++k) {
+        if (events[k].data.u32 == kTimerIndex) {
+          std::uint64_t expirations = 0;
+          (void)!::read(timer_, &expirations, sizeof expirations);
+          continue;
+        }
         Connection& c = connections_[events[k].data.u32];
         if (c.fd < 0) continue;
         if ((events[k].events & EPOLLOUT) != 0 && c.want_write) {
@@ -457,8 +504,39 @@ class Worker {
     if (stats_.error_messages.size() < 5) stats_.error_messages.push_back(std::move(message));
   }
 
-  void StartRequest(Connection& c) {
-    if (SteadyClock::now() >= shared_.stop) return;
+  static constexpr std::uint32_t kTimerIndex = 0xffffffff;  // the timerfd's epoll tag
+
+  void ArmTimer(SteadyClock::time_point at) {
+    // steady_clock is CLOCK_MONOTONIC here, as the timerfd.
+    const auto ns = std::max<std::int64_t>(
+        1, std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count());
+    itimerspec spec{};
+    spec.it_value.tv_sec = ns / 1'000'000'000;
+    spec.it_value.tv_nsec = ns % 1'000'000'000;
+    ::timerfd_settime(timer_, TFD_TIMER_ABSTIME, &spec, nullptr);
+  }
+
+  // Open loop: every request due by now leaves on a free connection, oldest first, stamped with
+  // its due time; those without a free connection wait for one (and count the wait).
+  void SendDue() {
+    auto now = SteadyClock::now();
+    while (next_due_ <= now && next_due_ < shared_.stop && !free_.empty()) {
+      Connection& c = connections_[free_.back()];
+      free_.pop_back();
+      if (c.fd < 0) continue;
+      const auto due = next_due_;
+      next_due_ += interval_;
+      if (due >= shared_.measure_from) {
+        stats_.lag_us.push_back(static_cast<std::uint32_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(now - due).count()));
+      }
+      StartRequest(c, due);
+      now = SteadyClock::now();
+    }
+  }
+
+  void StartRequest(Connection& c, std::optional<SteadyClock::time_point> due = std::nullopt) {
+    if (!due && SteadyClock::now() >= shared_.stop) return;
     const std::uint64_t counter = shared_.next_counter.fetch_add(1, std::memory_order_relaxed);
     WriteCounter(c.request.data() + shared_.t.counter_at, counter);
     if (counter < shared_.signatures.size() / kHexDigits) {
@@ -474,7 +552,7 @@ class Worker {
     c.response.clear();
     c.in_flight = true;
     ++in_flight_;
-    c.sent_at = SteadyClock::now();
+    c.sent_at = due.value_or(SteadyClock::now());
     Write(c);
   }
 
@@ -555,7 +633,10 @@ class Worker {
       return;
     }
     const auto now = SteadyClock::now();
-    if (now >= shared_.measure_from && now <= shared_.stop) {
+    const bool open_loop = interval_.count() > 0;
+    // Closed loop: answers in the window; open loop: requests due in it (answered after, maybe).
+    const auto at = open_loop ? c.sent_at : now;
+    if (at >= shared_.measure_from && at <= shared_.stop) {
       stats_.latencies_us.push_back(static_cast<std::uint32_t>(
           std::chrono::duration_cast<std::chrono::microseconds>(now - c.sent_at).count()));
     }
@@ -572,7 +653,11 @@ class Worker {
       Reopen(c, index);
       if (c.fd < 0) return;
     }
-    StartRequest(c);
+    if (open_loop) {
+      free_.push_back(index);
+    } else {
+      StartRequest(c);
+    }
   }
 
   void Close(Connection& c) {
@@ -592,7 +677,12 @@ class Worker {
     Close(c);
     if (SteadyClock::now() < shared_.stop) {
       Reopen(c, index);
-      if (c.fd >= 0) StartRequest(c);
+      if (c.fd < 0) return;
+      if (interval_.count() > 0) {
+        free_.push_back(index);
+      } else {
+        StartRequest(c);
+      }
     }
   }
 
@@ -611,6 +701,11 @@ class Worker {
   int epoll_ = -1;
   std::vector<Connection> connections_;
   std::size_t in_flight_ = 0;
+  // Open loop only: the period between requests, the next one's due time, idle connections.
+  SteadyClock::duration interval_{0};
+  SteadyClock::time_point next_due_;
+  std::vector<std::uint32_t> free_;
+  int timer_ = -1;
   ThreadStats stats_;
   double cpu_seconds_ = 0;
   char buffer_[64 * 1024];
@@ -698,6 +793,9 @@ int Run(const Options& options) {
     const unsigned count =
         options.connections / options.threads + (w < options.connections % options.threads);
     workers.push_back(std::make_unique<Worker>(shared, first, count));
+    if (options.rate > 0) {
+      workers.back()->SetRate(options.rate * count / static_cast<double>(options.connections));
+    }
     first += count;
   }
 
@@ -712,6 +810,10 @@ int Run(const Options& options) {
       "measured %.1f s\n",
       t.body_bytes, t.request.size(), options.turns, options.connections, options.threads,
       options.warmup, options.seconds);
+  if (options.rate > 0) {
+    std::printf("  open loop: %.0f requests per second offered, each timed from when it was due\n",
+                options.rate);
+  }
   std::printf("  pre-signed %" PRIu64
               " requests before the clock started, in %.2f s (%.1f us each"
               " on %u threads)\n",
@@ -750,6 +852,7 @@ int Run(const Options& options) {
   for (auto& worker : workers) {
     ThreadStats& s = worker->stats();
     all.latencies_us.insert(all.latencies_us.end(), s.latencies_us.begin(), s.latencies_us.end());
+    all.lag_us.insert(all.lag_us.end(), s.lag_us.begin(), s.lag_us.end());
     all.ok_total += s.ok_total;
     all.non200 += s.non200;
     all.errors += s.errors;
@@ -773,6 +876,12 @@ int Run(const Options& options) {
 
   std::printf("  %.0f req/s  p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms\n", rps, p50, p90,
               p99, max);
+  std::sort(all.lag_us.begin(), all.lag_us.end());
+  const double lag99 = Percentile(all.lag_us, 0.99);
+  if (options.rate > 0) {
+    std::printf("  generator: requests left p50 %.3f ms, p99 %.3f ms after they were due\n",
+                Percentile(all.lag_us, 0.50), lag99);
+  }
   std::printf("  answers: %" PRIu64 " x 200 (warm-up and drain included), %" PRIu64
               " other, %" PRIu64 " errors, %" PRIu64 " reconnects\n",
               all.ok_total, all.non200, all.errors, all.reconnects);
@@ -790,9 +899,9 @@ int Run(const Options& options) {
       "RESULT label=%s rps=%.0f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f "
       "ok_total=%" PRIu64 " non200=%" PRIu64 " errors=%" PRIu64
       " body_bytes=%zu "
-      "signed_live=%" PRIu64 " generator_cpu_s=%.2f\n",
+      "signed_live=%" PRIu64 " generator_cpu_s=%.2f lag_p99_ms=%.3f\n",
       options.label.c_str(), rps, p50, p90, p99, max, all.ok_total, all.non200, all.errors,
-      t.body_bytes, all.signed_live, generator_cpu);
+      t.body_bytes, all.signed_live, generator_cpu, lag99);
   std::fflush(stdout);
 
   if (all.non200 == 0 && all.errors == 0) return 0;

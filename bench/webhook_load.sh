@@ -12,7 +12,9 @@
 #   env: CONNECTIONS (64), DURATION (seconds, 10), WARMUP (1), THREADS (generator threads, 2),
 #        PERF_OUT (a file: `perf record` the gateway, per thread, during the load; then
 #        `perf report -i FILE --sort comm,sym`), PERF_ARGS (more perf record options, e.g.
-#        "--call-graph dwarf")
+#        "--call-graph dwarf"), RATES (e.g. "6000 10000": after the closed loop, an open-loop
+#        run of the gateway at each rate, latencies from each request's due time, as
+#        bench/gateway_conversation.sh does for issue 4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-build/callgate}
@@ -94,6 +96,13 @@ busy=$(join "$work/threads.before" "$work/threads.after" |
   awk -v hz="$(getconf CLK_TCK)" -v s="$elapsed" '{ p = ($3 - $2) / hz / s * 100; if (p >= 1) printf "%.0f\n", p }' |
   sort -rn | tr '\n' ' ')
 echo "gateway threads, % of one core each over the ${elapsed} s of load: $busy"
+# Below saturation: the gateway at fixed rates (open loop), the same connections.
+for rate in ${RATES:-}; do
+  load "gateway, open loop" "$work/open-$rate.out" --url "$gw/api/webhooks/elevenlabs" \
+    --rate "$rate" | grep -E 'open loop:|req/s|generator: requests'
+  ok=$((ok + $(field ok_total "$work/open-$rate.out")))
+done
+
 # Group commits over the whole run (warm-up included): each is one transaction and one fsync.
 curl -sf -H "X-API-Key: $GW_KEY" "$gw/metrics" |
   awk -v n="$(field ok_total "$work/gateway.out")" '/^callgate_webhook_commits_total / && $2 > 0 {
