@@ -98,7 +98,7 @@ std::string PoolKey(const Target& target) {
 }
 
 std::optional<Target> ParseTarget(const std::string& url, std::string& error) {
-  return ParseUrlTarget(url, {"http"}, {"https"}, error);
+  return ParseHttpTarget(url, error);
 }
 
 // The io_context an executor belongs to: the I/O thread it runs on.

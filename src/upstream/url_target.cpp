@@ -43,4 +43,33 @@ std::optional<UrlTarget> ParseUrlTarget(std::string_view url,
   return target;
 }
 
+std::optional<UrlTarget> ParseHttpTarget(std::string_view url, std::string& error) {
+  struct Remembered {
+    std::string origin;  // "scheme://authority", empty until a URL with a path was parsed
+    UrlTarget target;
+  };
+  thread_local Remembered last;
+  const std::string_view origin = last.origin;
+  if (!origin.empty() && url.size() > origin.size() && url.starts_with(origin) &&
+      url[origin.size()] == '/') {
+    const std::string_view rest = url.substr(origin.size());
+    // What the full parse would keep: a valid path and query, and no fragment.
+    if (boost::urls::parse_origin_form(rest)) {
+      UrlTarget target = last.target;
+      target.path_and_query.assign(rest);
+      return target;
+    }
+  }
+  auto target = ParseUrlTarget(url, {"http"}, {"https"}, error);
+  if (target) {
+    const auto parsed = boost::urls::parse_uri(url);
+    const std::size_t path_at = parsed->encoded_origin().size();
+    if (path_at < url.size() && url[path_at] == '/') {
+      last.origin.assign(url.substr(0, path_at));
+      last.target = *target;
+    }
+  }
+  return target;
+}
+
 }  // namespace callgate::upstream
