@@ -71,19 +71,9 @@ class RenderHandler {
   bool on_document_end(error_code&) { return true; }
 
   bool on_object_begin(error_code&) { return Open(true); }
-  bool on_object_end(std::size_t, error_code&) {
-    const Frame frame = frames_.back();
-    frames_.pop_back();
-    if (frame.mode != Mode::kSkip) stack_.push_object(frame.kept);
-    return true;
-  }
+  bool on_object_end(std::size_t, error_code&) { return Close(true); }
   bool on_array_begin(error_code&) { return Open(false); }
-  bool on_array_end(std::size_t, error_code&) {
-    const Frame frame = frames_.back();
-    frames_.pop_back();
-    if (frame.mode != Mode::kSkip) stack_.push_array(frame.kept);
-    return true;
-  }
+  bool on_array_end(std::size_t, error_code&) { return Close(false); }
 
   bool on_key_part(std::string_view part, std::size_t, error_code&) {
     const Mode mode = frames_.back().mode;
@@ -158,6 +148,19 @@ class RenderHandler {
   // A container begins: its frame, with what is kept below it.
   bool Open(bool object) {
     frames_.push_back({Place(true, object)});
+    return true;
+  }
+
+  // A container ends: built from its kept values, unless it was dropped.
+  bool Close(bool object) {
+    const Frame frame = frames_.back();
+    frames_.pop_back();
+    if (frame.mode == Mode::kSkip) return true;
+    if (object) {
+      stack_.push_object(frame.kept);
+    } else {
+      stack_.push_array(frame.kept);
+    }
     return true;
   }
 

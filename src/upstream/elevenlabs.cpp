@@ -21,16 +21,18 @@ std::int64_t UnixSeconds(core::SystemTime t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
-// The body of a 2xx answer as a JSON value (allocated from `storage`), or the reason it is not
-// one.
-std::variant<boost::json::value, ApiError> JsonBody(const HttpResponse& response,
-                                                    boost::json::storage_ptr storage = {}) {
+// A 2xx answer whose body did not parse as JSON: the parser's reason and the body's start.
+ApiError NotJson(const boost::system::error_code& ec, std::string_view body,
+                 const HttpResponse& response) {
+  return BadResponse(
+      "the body is not JSON (" + ec.message() + "): " + std::string(body.substr(0, 80)), response);
+}
+
+// The body of a 2xx answer as a JSON value, or the reason it is not one.
+std::variant<boost::json::value, ApiError> JsonBody(const HttpResponse& response) {
   boost::system::error_code ec;
-  boost::json::value value = boost::json::parse(response.body, ec, std::move(storage));
-  if (ec) {
-    std::string excerpt = response.body.substr(0, 80);
-    return BadResponse("the body is not JSON (" + ec.message() + "): " + excerpt, response);
-  }
+  boost::json::value value = boost::json::parse(response.body, ec);
+  if (ec) return NotJson(ec, response.body, response);
   return value;
 }
 
@@ -75,10 +77,7 @@ ConversationDocument ParseDocument(std::string body, boost::system::error_code& 
 std::variant<ConversationDocument, ApiError> ParseConversationDocument(HttpResponse& response) {
   boost::system::error_code error;
   ConversationDocument document = ParseDocument(std::move(response.body), error);
-  if (error) {
-    return BadResponse(
-        "the body is not JSON (" + error.message() + "): " + document.body.substr(0, 80), response);
-  }
+  if (error) return NotJson(error, document.body, response);
   if (!IsConversation(document.object))
     return BadResponse(std::string(kNotAConversation), response);
   return document;

@@ -6,10 +6,12 @@
 
 namespace callgate::upstream {
 
-std::optional<UrlTarget> ParseUrlTarget(std::string_view url,
-                                        std::initializer_list<std::string_view> plain,
-                                        std::initializer_list<std::string_view> secure,
-                                        std::string& error) {
+namespace {
+
+// ParseUrlTarget, which also tells how long the URL's origin ("scheme://authority") is.
+std::optional<UrlTarget> Parse(std::string_view url, std::initializer_list<std::string_view> plain,
+                               std::initializer_list<std::string_view> secure, std::string& error,
+                               std::size_t& origin_size) {
   auto parsed = boost::urls::parse_uri(url);
   if (!parsed) {
     error = "not an absolute URL";
@@ -40,7 +42,18 @@ std::optional<UrlTarget> ParseUrlTarget(std::string_view url,
   target.path_and_query =
       parsed->encoded_path().empty() ? "/" : std::string(parsed->encoded_path());
   if (parsed->has_query()) target.path_and_query += "?" + std::string(parsed->encoded_query());
+  origin_size = parsed->encoded_origin().size();
   return target;
+}
+
+}  // namespace
+
+std::optional<UrlTarget> ParseUrlTarget(std::string_view url,
+                                        std::initializer_list<std::string_view> plain,
+                                        std::initializer_list<std::string_view> secure,
+                                        std::string& error) {
+  std::size_t origin_size = 0;
+  return Parse(url, plain, secure, error, origin_size);
 }
 
 std::optional<UrlTarget> ParseHttpTarget(std::string_view url, std::string& error) {
@@ -60,14 +73,11 @@ std::optional<UrlTarget> ParseHttpTarget(std::string_view url, std::string& erro
       return target;
     }
   }
-  auto target = ParseUrlTarget(url, {"http"}, {"https"}, error);
-  if (target) {
-    const auto parsed = boost::urls::parse_uri(url);
-    const std::size_t path_at = parsed->encoded_origin().size();
-    if (path_at < url.size() && url[path_at] == '/') {
-      last.origin.assign(url.substr(0, path_at));
-      last.target = *target;
-    }
+  std::size_t path_at = 0;
+  auto target = Parse(url, {"http"}, {"https"}, error, path_at);
+  if (target && path_at < url.size() && url[path_at] == '/') {
+    last.origin.assign(url.substr(0, path_at));
+    last.target = *target;
   }
   return target;
 }
