@@ -308,6 +308,10 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
                                                bool keep_alive, const std::string& request_id);
   asio::awaitable<Response> Handle(asio::any_io_executor conn_executor, Prepared prepared,
                                    Request request);
+  // The head of `response` as this server writes it, whole or streamed (response_head.hpp).
+  std::string Head(const Response& response, std::optional<std::size_t> content_length,
+                   unsigned version, bool keep_alive, const std::string& request_id,
+                   bool chunked) const;
   void Register(const std::shared_ptr<ConnectionBase>& conn);
   void Record(const Request& request, const std::string& route, int status, std::size_t bytes,
               Clock::time_point started, LastMetrics& last);
@@ -373,6 +377,21 @@ void Server::Impl::Register(const std::shared_ptr<ConnectionBase>& conn) {
   open.Add(1);
 }
 
+std::string Server::Impl::Head(const Response& response, std::optional<std::size_t> content_length,
+                               unsigned version, bool keep_alive, const std::string& request_id,
+                               bool chunked) const {
+  std::string head;
+  head.reserve(kHeadReserveBytes);
+  AppendResponseHead(head, response.status, response.headers, content_length,
+                     {.version = version,
+                      .keep_alive = keep_alive,
+                      .server = options.server_name,
+                      .date = HttpDate(),
+                      .request_id = request_id,
+                      .chunked = chunked});
+  return head;
+}
+
 void Server::Impl::Record(const Request& request, const std::string& route, int status,
                           std::size_t bytes, Clock::time_point started, LastMetrics& last) {
   Count(request, route, status, started, last);
@@ -424,16 +443,8 @@ asio::awaitable<bool> Server::Impl::Write(Connection<Stream>& conn, Response res
                                           bool keep_alive, const std::string& request_id) {
   // One buffer for the head, written with the body in one gather (see response_head.hpp).
   const bool has_body = StatusHasBody(response.status);
-  std::string head;
-  head.reserve(kHeadReserveBytes);
-  const std::string& date = HttpDate();
-  AppendResponseHead(head, response.status, response.headers,
-                     has_body ? std::optional<std::size_t>(response.body.size()) : std::nullopt,
-                     {.version = version,
-                      .keep_alive = keep_alive,
-                      .server = options.server_name,
-                      .date = date,
-                      .request_id = request_id});
+  const std::string head =
+      Head(response, response.body.size(), version, keep_alive, request_id, /*chunked=*/false);
   // HEAD: Content-Length still announces the GET body, which is not sent.
   const bool send_body = has_body && method != "HEAD" && !response.body.empty();
   const std::array<asio::const_buffer, 2> buffers{
@@ -463,16 +474,10 @@ asio::awaitable<StreamOutcome> Server::Impl::WriteStreamed(Connection<Stream>& c
     outcome.close_delimited = true;
   }
   outcome.keep_alive = keep_alive;
-  std::string head;
-  head.reserve(kHeadReserveBytes);
-  AppendResponseHead(head, response.status, response.headers,
-                     length ? std::optional<std::size_t>(*length) : std::nullopt,
-                     {.version = version,
-                      .keep_alive = keep_alive,
-                      .server = options.server_name,
-                      .date = HttpDate(),
-                      .request_id = request_id,
-                      .chunked = chunked});
+  const std::string head =
+      Head(response,
+           length ? std::optional<std::size_t>(static_cast<std::size_t>(*length)) : std::nullopt,
+           version, keep_alive, request_id, chunked);
   conn.watchdog.SetAfter(options.body_timeout);
   auto [header_ec, header_bytes] =
       co_await asio::async_write(conn.stream, asio::buffer(head), kTuple);
