@@ -114,15 +114,12 @@ void ReconcilingLedger::ApplyConversationUpdates(std::vector<calls::Conversation
 
 void ReconcilingLedger::ApplyConversationUpdate(calls::ConversationUpdate update,
                                                 calls::LedgerCallback<calls::UpdateOutcome> done) {
-  const bool polled = update.source == calls::UpdateSource::kPoll;
-  inner_.ApplyConversationUpdate(
-      std::move(update),
-      [this, polled, done = std::move(done)](calls::LedgerResult<calls::UpdateOutcome> result) {
-        if (polled && result && result->changed && calls::IsFinal(result->record.status) &&
-            result->record.conversation_id) {
-          ended_(*result->record.conversation_id);
-        }
-        done(std::move(result));
+  std::vector<calls::ConversationUpdate> one;  // a batch of one: the same "ended" rule
+  one.push_back(std::move(update));
+  ApplyConversationUpdates(
+      std::move(one),
+      [done = std::move(done)](std::size_t, calls::LedgerResult<calls::UpdateOutcome> r) {
+        done(std::move(r));
       });
 }
 

@@ -356,14 +356,13 @@ void SqliteCallLedger::MarkFailed(std::string call_id, std::string reason, Updat
 
 void SqliteCallLedger::ApplyConversationUpdate(ConversationUpdate update,
                                                LedgerCallback<UpdateOutcome> done) {
-  Run<UpdateOutcome>(database_, "conversation update", std::move(done),
-                     [&clock = clock_, update = std::move(update)](
-                         sqlite3* db) mutable -> LedgerResult<UpdateOutcome> {
-                       auto known = IsCall(db, update.conversation_id);
-                       if (!known) return known.error();
-                       if (!*known) return LedgerErrc::kNotFound;
-                       return ApplyToCall(db, clock, update);
-                     });
+  // A batch of one: the same look-up and the same rules.
+  std::vector<ConversationUpdate> one;
+  one.push_back(std::move(update));
+  ApplyConversationUpdates(
+      std::move(one), [done = std::move(done)](std::size_t, LedgerResult<UpdateOutcome> result) {
+        done(std::move(result));
+      });
 }
 
 void SqliteCallLedger::ApplyConversationUpdates(std::vector<ConversationUpdate> updates,
