@@ -75,7 +75,8 @@ TEST(UrlTarget, TheRememberedOriginGivesWhatAFullParseGives) {
   }
 }
 
-TEST(UrlTarget, EachThreadRemembersItsOwnOrigin) {
+// The origin is remembered per thread: what another thread parsed meanwhile changes no result.
+TEST(UrlTarget, AnotherThreadsOriginChangesNoResult) {
   std::string error;
   ASSERT_TRUE(ParseHttpTarget("http://a.example/one", error));
   std::optional<UrlTarget> other;
