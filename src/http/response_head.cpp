@@ -1,25 +1,17 @@
 #include "http/response_head.hpp"
 
+#include "http/head_format.hpp"
+
 #include "core/strings.hpp"
 
 #include <algorithm>
-#include <cctype>
-#include <charconv>
 
 namespace callgate::http {
 namespace {
 
-// RFC 9110 §5.6.2 token characters.
-bool IsTokenChar(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  if (std::isalnum(u) != 0) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool SafeField(std::string_view name, std::string_view value) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), IsTokenChar) &&
-         value.find_first_of("\r\n") == std::string_view::npos;
-}
+using detail::AppendDecimal;
+using detail::AppendField;
+using detail::SafeField;
 
 // RFC 9110 §15 (and 429 from RFC 6585): the phrases Beast wrote. Clients ignore the phrase.
 struct ReasonPhrase {
@@ -82,19 +74,6 @@ std::string_view Reason(int status) {
   return "Unknown";
 }
 
-void AppendNumber(std::string& out, std::size_t n) {
-  char digits[24];
-  const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
-  out.append(digits, end);
-}
-
-void AppendField(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name);
-  out.append(": ");
-  out.append(value);
-  out.append("\r\n");
-}
-
 }  // namespace
 
 bool StatusHasBody(int status) {
@@ -105,7 +84,7 @@ void AppendResponseHead(std::string& out, int status, const Headers& headers,
                         std::optional<std::size_t> content_length,
                         const ResponseHeadFields& fields) {
   out.append(fields.version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
-  AppendNumber(out, static_cast<std::size_t>(std::clamp(status, 100, 999)));
+  AppendDecimal(out, static_cast<std::size_t>(std::clamp(status, 100, 999)));
   out.push_back(' ');
   out.append(Reason(status));
   out.append("\r\n");
@@ -138,7 +117,7 @@ void AppendResponseHead(std::string& out, int status, const Headers& headers,
     AppendField(out, "Transfer-Encoding", "chunked");
   } else if (content_length && StatusHasBody(status)) {
     out.append("Content-Length: ");
-    AppendNumber(out, *content_length);
+    AppendDecimal(out, *content_length);
     out.append("\r\n");
   }
   out.append("\r\n");

@@ -764,7 +764,7 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
     if (response.abort_connection) {
       // Fault injection: a reset instead of an answer.
       boost::system::error_code ignored;
-      lowest.socket().set_option(asio::socket_base::linger(true, 0), ignored);
+      lowest.set_option(asio::socket_base::linger(true, 0), ignored);
       in_flight.Add(-1);
       Record(logged, route, 0, 0, started, last_metrics);
       aborted = true;
@@ -784,7 +784,7 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
       if (cut && streamed.close_delimited) {
         // A FIN would end the body as if it were complete: reset instead.
         boost::system::error_code ignored;
-        lowest.socket().set_option(asio::socket_base::linger(true, 0), ignored);
+        lowest.set_option(asio::socket_base::linger(true, 0), ignored);
         aborted = true;
       }
       continue;
@@ -800,7 +800,7 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
   // A streamed body given up mid-way ends without TLS close_notify (a clean end would hide the
   // truncation) but with a FIN after the bytes already sent.
   if constexpr (kTls) {
-    if (!aborted && !cut && lowest.socket().is_open()) {
+    if (!aborted && !cut && lowest.is_open()) {
       conn->watchdog.SetAfter(std::chrono::seconds(1));
       co_await conn->stream.async_shutdown(kTuple);
       conn->watchdog.Clear();
@@ -808,8 +808,8 @@ asio::awaitable<void> Server::Impl::Serve(std::shared_ptr<Connection<Stream>> co
   }
   boost::system::error_code ignored;
   // An aborted connection must not send a FIN first, or the client sees a clean end of stream.
-  if (!aborted) lowest.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  lowest.close();
+  if (!aborted) lowest.shutdown(tcp::socket::shutdown_send, ignored);
+  lowest.close(ignored);
   {
     std::lock_guard lock(mutex);
     connections.erase(conn);

@@ -3,13 +3,15 @@
 // Each request runs as one coroutine on the executor of the I/O thread it was sent from (one
 // thread runs each io_context, so no strand is needed). A connection is owned by exactly one
 // request at a time: taken from the pool (or made), used, and given back only after a complete
-// response that allows keep-alive. tcp_stream's expiry enforces the connect timeout; the
-// connection's watchdog (net/watchdog.hpp: no timer operation per request) the total deadline,
-// by closing the socket, which is what we want on the client side.
+// response that allows keep-alive. The connection's watchdog (net/watchdog.hpp: no timer
+// operation per request) keeps the connect timeout and then the total deadline by closing the
+// socket, which is what we want on the client side; the sockets are bare (no beast::tcp_stream,
+// whose expiry bookkeeping ran on every read and write).
 //
 // A streamed response (SendStreamed) keeps its connection, its parser and its executor in a
 // BodyState shared by the consumer's BodyStream handle and the coroutine reading each chunk; the
 // pool, like the TLS context, is shared so that a stream may outlive the client.
+#include "http/request_head.hpp"
 #include "upstream/http_client.hpp"
 #include "upstream/tls_client.hpp"
 #include "upstream/url_target.hpp"
@@ -34,6 +36,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdint>
 #include <deque>
@@ -109,23 +112,28 @@ asio::io_context& ContextOf(const asio::any_io_executor& executor) {
 // One connection, plain or TLS. Owned by one request at a time.
 struct Link {
   explicit Link(asio::io_context& context)
-      : home(&context), watchdog(context.get_executor(), [this] { lowest().close(); }) {}
+      : home(&context), watchdog(context.get_executor(), [this] { Close(); }) {}
 
   // The io_context (I/O thread) its socket is registered with: it is only reused by requests
   // running there, so its completions never hop to another thread.
   const asio::io_context* home;
-  std::unique_ptr<beast::tcp_stream> plain;
-  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
+  std::unique_ptr<tcp::socket> plain;
+  std::unique_ptr<beast::ssl_stream<tcp::socket>> tls;
   beast::flat_buffer buffer;
   SteadyClock::time_point idle_since;
-  // The request's deadline, once connected: closes the socket when it passes.
+  // The deadline of the phase under way (connecting, then the request): closes the socket when
+  // it passes.
   net::Watchdog watchdog;
 
-  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+  tcp::socket& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+  void Close() {
+    boost::system::error_code ignored;
+    lowest().close(ignored);
+  }
 
   // True when the peer has closed (or reset) an idle connection, or sent unexpected bytes.
   bool PeerClosed() {
-    auto& socket = lowest().socket();
+    auto& socket = lowest();
     if (!socket.is_open()) return true;
     char byte;
     const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -227,7 +235,7 @@ struct BodyState {
   bool abandoned = false;
 
   ~BodyState() {
-    if (link) link->lowest().close();
+    if (link) link->Close();
   }
 
   // The body was read to its end: the connection can serve another request.
@@ -236,7 +244,7 @@ struct BodyState {
     if (keep_alive && link->buffer.size() == 0) {
       pool->GiveBack(PoolKey(target), std::move(link));
     } else {
-      link->lowest().close();
+      link->Close();
     }
   }
 
@@ -244,7 +252,7 @@ struct BodyState {
   // socket also ends a pending read (which still owns `link` until it completes).
   void Abandon() {
     abandoned = true;
-    if (link) link->lowest().close();
+    if (link) link->Close();
   }
 
   template <class Stream>
@@ -280,7 +288,7 @@ struct BodyState {
       if (!ec && abandoned) ec = asio::error::operation_aborted;
       if (ec) {
         failed = true;
-        if (link) link->lowest().close();
+        if (link) link->Close();
         HttpFailure failure = ReadFailure(ec, timed_out, true, target, limit);
         if (timed_out) {
           failure.message = "no body data from " + target.host_header + " within " +
@@ -375,36 +383,43 @@ class BeastHttpClient final : public HttpClient {
     asio::io_context& home = ContextOf(executor);
     auto link = std::make_unique<Link>(home);
     if (target.tls) {
-      link->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(home, *tls_context_);
+      link->tls = std::make_unique<beast::ssl_stream<tcp::socket>>(home, *tls_context_);
     } else {
-      link->plain = std::make_unique<beast::tcp_stream>(home);
+      link->plain = std::make_unique<tcp::socket>(home);
     }
-    auto& stream = link->lowest();
-    stream.expires_at(std::min(deadline, SteadyClock::now() + options_.connect_timeout));
-    auto [connect_ec, endpoint] = co_await stream.async_connect(endpoints, kTuple);
-    if (connect_ec) {
-      const bool timed_out = connect_ec == beast::error::timeout;
+    // The connect timeout bounds connecting and, separately, the TLS handshake; the watchdog
+    // closes the socket when it passes (a range connect then stops: it tries no further address
+    // on a socket it finds closed).
+    const auto phase_deadline = [&] {
+      return std::min(deadline, SteadyClock::now() + options_.connect_timeout);
+    };
+    link->watchdog.Set(phase_deadline());
+    auto [connect_ec, endpoint] = co_await asio::async_connect(link->lowest(), endpoints, kTuple);
+    if (link->watchdog.Clear() || connect_ec) {
+      const bool timed_out = link->watchdog.fired();
       co_return HttpFailure{HttpFailure::Kind::kConnect,
                             "cannot connect to " + target.host_header + ": " +
                                 (timed_out ? std::string("timed out") : connect_ec.message()),
                             false};
     }
-    stream.socket().set_option(tcp::no_delay(true));
+    boost::system::error_code ignored;
+    link->lowest().set_option(tcp::no_delay(true), ignored);
     if (target.tls) {
       SSL* native = link->tls->native_handle();
       if (auto refused = PrepareClientTls(native, target.host); !refused.empty()) {
         co_return HttpFailure{HttpFailure::Kind::kTls, std::move(refused), false};
       }
-      stream.expires_at(std::min(deadline, SteadyClock::now() + options_.connect_timeout));
+      link->watchdog.Set(phase_deadline());
       auto [handshake_ec] = co_await link->tls->async_handshake(ssl::stream_base::client, kTuple);
-      if (handshake_ec) {
-        co_return HttpFailure{HttpFailure::Kind::kTls,
-                              "TLS with " + target.host_header +
-                                  " failed: " + handshake_ec.message() + CertificateFailure(native),
-                              false};
+      if (link->watchdog.Clear() || handshake_ec) {
+        const std::string why =
+            link->watchdog.fired() ? std::string("timed out") : handshake_ec.message();
+        co_return HttpFailure{
+            HttpFailure::Kind::kTls,
+            "TLS with " + target.host_header + " failed: " + why + CertificateFailure(native),
+            false};
       }
     }
-    stream.expires_never();  // from now on the watchdog keeps the deadline
     co_return std::move(link);
   }
 
@@ -421,24 +436,26 @@ class BeastHttpClient final : public HttpClient {
                                                            const HttpRequest& request,
                                                            const Target& target,
                                                            SteadyClock::time_point deadline) {
-    bhttp::request<bhttp::string_body> message;
-    message.method_string(request.method);
-    message.target(target.path_and_query);
-    message.version(11);
-    message.set(bhttp::field::host, target.host_header);
-    message.set(bhttp::field::user_agent, options_.user_agent);
-    for (const auto& [name, value] : request.headers.All())
-      message.insert(name, value);
-    message.body() = request.body;
-    if (request.chunked) {
-      message.chunked(true);
-    } else if (!request.body.empty() || request.method == "POST" || request.method == "PUT" ||
-               request.method == "PATCH") {
-      message.prepare_payload();
+    std::string head;
+    head.reserve(256 + request.headers.All().size() * 64);
+    if (!http::AppendRequestHead(head,
+                                 {.method = request.method,
+                                  .target = target.path_and_query,
+                                  .host = target.host_header,
+                                  .user_agent = options_.user_agent,
+                                  .chunked = request.chunked},
+                                 request.headers, request.body.size())) {
+      co_return HttpFailure{HttpFailure::Kind::kInvalidUrl,
+                            "cannot write a " + request.method + " request to " +
+                                target.host_header + ": the method or the target is malformed",
+                            false};
     }
+    const std::array<asio::const_buffer, 3> pieces{
+        asio::buffer(head), asio::buffer(request.body),
+        asio::buffer(http::RequestBodyEnd(request.chunked, request.body.size()))};
 
     link.watchdog.Set(deadline);  // for the write and the response after it
-    auto [write_ec, written_bytes] = co_await bhttp::async_write(stream, message, kTuple);
+    auto [write_ec, written_bytes] = co_await asio::async_write(stream, pieces, kTuple);
     if (!write_ec) co_return std::nullopt;
     const bool timed_out = link.watchdog.Clear();
     co_return HttpFailure{

@@ -5,6 +5,7 @@
 #include "net/watchdog.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
 
@@ -30,8 +31,7 @@ struct ConnectionBase {
   // the connection's handlers never run concurrently and need no strand).
   asio::any_io_executor executor;
   // The deadline of what the connection waits for (a request, its head or body, the client
-  // taking the answer): its expiry cancels the pending I/O. The stream's own expiry stays
-  // `never` (see net/watchdog.hpp).
+  // taking the answer): its expiry cancels the pending I/O (see net/watchdog.hpp).
   net::Watchdog watchdog;
   std::atomic<bool> idle{true};  // waiting for the first byte of a request
   std::string remote;
@@ -43,8 +43,10 @@ struct ConnectionBase {
   std::function<void()> interrupt;
 };
 
-using PlainStream = beast::tcp_stream;
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+// Bare sockets: the watchdog keeps every deadline, so beast::tcp_stream's expiry bookkeeping on
+// each read and write would be cost without use.
+using PlainStream = asio::ip::tcp::socket;
+using TlsStream = beast::ssl_stream<asio::ip::tcp::socket>;
 
 template <class Stream>
 struct Connection final : ConnectionBase {
@@ -52,7 +54,8 @@ struct Connection final : ConnectionBase {
   explicit Connection(asio::any_io_executor ex, Args&&... args)
       : ConnectionBase(std::move(ex)), stream(std::forward<Args>(args)...) {}
   void Cancel() override {
-    beast::get_lowest_layer(stream).cancel();
+    boost::system::error_code ignored;
+    beast::get_lowest_layer(stream).cancel(ignored);
     if (interrupt) interrupt();
   }
   Stream stream;

@@ -53,7 +53,7 @@ class Session final : public WebSocketConnection,
     auto conn = conn_;
     asio::post(conn->executor, [conn] {
       boost::system::error_code ignored;
-      auto& socket = beast::get_lowest_layer(conn->stream).socket();
+      auto& socket = beast::get_lowest_layer(conn->stream);
       socket.set_option(asio::socket_base::linger(true, 0), ignored);
       socket.close(ignored);
     });
@@ -149,7 +149,6 @@ asio::awaitable<void> RunWebSocket(std::shared_ptr<Connection<Stream>> conn,
                                    WebSocketAccept accept, WebSocketOptions options) {
   auto session = std::make_shared<Session<Stream>>(conn, options.max_queued_frames);
   auto& ws = session->ws();
-  beast::get_lowest_layer(conn->stream).expires_never();
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = options.handshake_timeout;
   timeouts.idle_timeout = websocket::stream_base::none();

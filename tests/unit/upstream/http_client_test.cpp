@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <mutex>
 #include <sstream>
@@ -259,6 +260,70 @@ TEST_F(HttpClientTest, UnresolvableHost) {
   const auto failure = FailureOf(SendAndWait(client, {.url = "http://no-such-host.invalid/"}));
   EXPECT_EQ(failure.kind, HttpFailure::Kind::kResolve);
   EXPECT_FALSE(failure.request_sent);
+}
+
+// A listener that never accepts. With a backlog of 0 the kernel completes one connection into
+// the accept queue (`Fill()` makes it) and then drops every further SYN: a connect to it hangs,
+// as one to a host that does not answer.
+class SilentListener {
+ public:
+  explicit SilentListener(int backlog) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
+    ::listen(fd_, backlog);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+  }
+  ~SilentListener() {
+    if (filler_ >= 0) ::close(filler_);
+    ::close(fd_);
+  }
+  SilentListener(const SilentListener&) = delete;
+  SilentListener& operator=(const SilentListener&) = delete;
+  bool Fill() {
+    filler_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = htons(port_);
+    return ::connect(filler_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  }
+  std::string Url(const std::string& scheme) const {
+    return scheme + "://127.0.0.1:" + std::to_string(port_) + "/";
+  }
+
+ private:
+  int fd_ = -1;
+  int filler_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+TEST_F(HttpClientTest, AConnectThatHangsEndsAtTheConnectTimeout) {
+  SilentListener listener(0);
+  ASSERT_TRUE(listener.Fill());
+  auto& client = Client({.connect_timeout = 300ms});
+  const auto started = std::chrono::steady_clock::now();
+  const auto failure = FailureOf(SendAndWait(client, {.url = listener.Url("http")}));
+  EXPECT_EQ(failure.kind, HttpFailure::Kind::kConnect) << failure.message;
+  EXPECT_NE(failure.message.find("timed out"), std::string::npos) << failure.message;
+  EXPECT_FALSE(failure.request_sent);
+  // Well before the 10 s total timeout (no bound on how fast: the machine may be slow).
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 8s);
+}
+
+TEST_F(HttpClientTest, ATlsHandshakeThatStallsEndsAtTheConnectTimeout) {
+  SilentListener listener(8);  // connects (the kernel accepts), never answers the ClientHello
+  auto& client = Client({.connect_timeout = 300ms});
+  const auto started = std::chrono::steady_clock::now();
+  const auto failure = FailureOf(SendAndWait(client, {.url = listener.Url("https")}));
+  EXPECT_EQ(failure.kind, HttpFailure::Kind::kTls) << failure.message;
+  EXPECT_NE(failure.message.find("timed out"), std::string::npos) << failure.message;
+  EXPECT_FALSE(failure.request_sent);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 8s);
 }
 
 // HTTPS: the certificate must chain to a trusted CA and name the host.
