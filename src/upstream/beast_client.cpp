@@ -110,9 +110,17 @@ asio::io_context& ContextOf(const asio::any_io_executor& executor) {
 }
 
 // One connection, plain or TLS. Owned by one request at a time.
+// Room for a whole typical answer (a conversation is 3-20 KB) in one receive. Beast reads into a
+// flat_buffer as much as its spare capacity, at least 512 bytes, and its parser consumes every
+// body byte at once, so a buffer left to grow by itself stays at 512: a 3 KB answer took six
+// receives, six wake-ups of the read loop and six parser calls.
+constexpr std::size_t kReadBytes = 16 * 1024;
+
 struct Link {
   explicit Link(asio::io_context& context)
-      : home(&context), watchdog(context.get_executor(), [this] { Close(); }) {}
+      : home(&context), watchdog(context.get_executor(), [this] { Close(); }) {
+    buffer.reserve(kReadBytes);
+  }
 
   // The io_context (I/O thread) its socket is registered with: it is only reused by requests
   // running there, so its completions never hop to another thread.

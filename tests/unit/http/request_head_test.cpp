@@ -82,9 +82,9 @@ TEST(RequestHeadTest, AFieldThatCouldSplitTheHeadIsLeftOut) {
 
 TEST(RequestHeadTest, AMethodOrTargetThatCannotBeWrittenIsRefused) {
   const Headers none;
-  for (const auto& [method, target] : {std::pair{"GET X", "/"}, std::pair{"", "/"},
-                                       std::pair{"GET", ""}, std::pair{"GET", "/a b"},
-                                       std::pair{"GET", "/a\r\nX: 1"}, std::pair{"GET", "/\x7f"}}) {
+  for (const auto& [method, target] :
+       {std::pair{"GET X", "/"}, std::pair{"", "/"}, std::pair{"GET", ""}, std::pair{"GET", "/a b"},
+        std::pair{"GET", "/a\r\nX: 1"}, std::pair{"GET", "/\x7f"}}) {
     std::string out = "kept";
     EXPECT_FALSE(AppendRequestHead(out, {.method = method, .target = target, .host = "h"}, none, 0))
         << method << " " << target;
