@@ -262,22 +262,32 @@ TEST_F(HttpClientTest, UnresolvableHost) {
   EXPECT_FALSE(failure.request_sent);
 }
 
+sockaddr_in Loopback(std::uint16_t port) {
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(port);
+  return address;
+}
+
+// A socket listening on 127.0.0.1 at a port of the kernel's choice (stored in `port`).
+int ListenOnLoopback(int backlog, std::uint16_t& port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address = Loopback(0);
+  socklen_t length = sizeof address;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  ::listen(fd, backlog);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  port = ntohs(address.sin_port);
+  return fd;
+}
+
 // A listener that never accepts. With a backlog of 0 the kernel completes one connection into
 // the accept queue (`Fill()` makes it) and then drops every further SYN: a connect to it hangs,
 // as one to a host that does not answer.
 class SilentListener {
  public:
-  explicit SilentListener(int backlog) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
-    ::listen(fd_, backlog);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
-  }
+  explicit SilentListener(int backlog) : fd_(ListenOnLoopback(backlog, port_)) {}
   ~SilentListener() {
     if (filler_ >= 0) ::close(filler_);
     ::close(fd_);
@@ -286,10 +296,7 @@ class SilentListener {
   SilentListener& operator=(const SilentListener&) = delete;
   bool Fill() {
     filler_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = htons(port_);
+    sockaddr_in address = Loopback(port_);
     return ::connect(filler_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
   }
   std::string Url(const std::string& scheme) const {
@@ -297,33 +304,33 @@ class SilentListener {
   }
 
  private:
+  std::uint16_t port_ = 0;
   int fd_ = -1;
   int filler_ = -1;
-  std::uint16_t port_ = 0;
 };
+
+// A request that `url` leaves hanging before it is sent fails as `kind` once the connect timeout
+// has passed (well before the 10 s total timeout; no bound on how fast: the machine may be slow).
+void ExpectConnectTimeout(HttpClient& client, const std::string& url, HttpFailure::Kind kind) {
+  const auto started = std::chrono::steady_clock::now();
+  const auto failure = FailureOf(SendAndWait(client, {.url = url}));
+  EXPECT_EQ(failure.kind, kind) << failure.message;
+  EXPECT_NE(failure.message.find("timed out"), std::string::npos) << failure.message;
+  EXPECT_FALSE(failure.request_sent);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 8s);
+}
 
 TEST_F(HttpClientTest, AConnectThatHangsEndsAtTheConnectTimeout) {
   SilentListener listener(0);
   ASSERT_TRUE(listener.Fill());
-  auto& client = Client({.connect_timeout = 300ms});
-  const auto started = std::chrono::steady_clock::now();
-  const auto failure = FailureOf(SendAndWait(client, {.url = listener.Url("http")}));
-  EXPECT_EQ(failure.kind, HttpFailure::Kind::kConnect) << failure.message;
-  EXPECT_NE(failure.message.find("timed out"), std::string::npos) << failure.message;
-  EXPECT_FALSE(failure.request_sent);
-  // Well before the 10 s total timeout (no bound on how fast: the machine may be slow).
-  EXPECT_LT(std::chrono::steady_clock::now() - started, 8s);
+  ExpectConnectTimeout(Client({.connect_timeout = 300ms}), listener.Url("http"),
+                       HttpFailure::Kind::kConnect);
 }
 
 TEST_F(HttpClientTest, ATlsHandshakeThatStallsEndsAtTheConnectTimeout) {
   SilentListener listener(8);  // connects (the kernel accepts), never answers the ClientHello
-  auto& client = Client({.connect_timeout = 300ms});
-  const auto started = std::chrono::steady_clock::now();
-  const auto failure = FailureOf(SendAndWait(client, {.url = listener.Url("https")}));
-  EXPECT_EQ(failure.kind, HttpFailure::Kind::kTls) << failure.message;
-  EXPECT_NE(failure.message.find("timed out"), std::string::npos) << failure.message;
-  EXPECT_FALSE(failure.request_sent);
-  EXPECT_LT(std::chrono::steady_clock::now() - started, 8s);
+  ExpectConnectTimeout(Client({.connect_timeout = 300ms}), listener.Url("https"),
+                       HttpFailure::Kind::kTls);
 }
 
 // HTTPS: the certificate must chain to a trusted CA and name the host.
@@ -384,15 +391,7 @@ TEST_F(HttpsClientTest, CertificateForAnotherHostFails) {
 class RawServer {
  public:
   explicit RawServer(std::string reply) : reply_(std::move(reply)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address);
-    ::listen(fd_, 8);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
+    fd_ = ListenOnLoopback(8, port_);
     thread_ = std::thread([this] {
       while (true) {
         const int client = ::accept(fd_, nullptr, nullptr);
