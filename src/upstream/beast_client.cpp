@@ -158,15 +158,11 @@ class Pool {
   Pool(std::chrono::milliseconds idle_timeout, std::size_t max_idle_per_host)
       : idle_timeout_(idle_timeout), max_idle_per_host_(max_idle_per_host) {}
 
+  // The check for a peer that closed (a recv syscall) runs outside the lock, which the other
+  // I/O threads take for their own connections.
   std::unique_ptr<Link> TakeIdle(const std::string& key, const asio::io_context& home) {
-    std::lock_guard lock(mutex_);
-    auto it = links_.find(std::pair(key, &home));
-    if (it == links_.end()) return nullptr;
-    auto& links = it->second;
     const auto now = SteadyClock::now();
-    while (!links.empty()) {
-      std::unique_ptr<Link> link = std::move(links.back());  // most recently used first
-      links.pop_back();
+    while (std::unique_ptr<Link> link = PopMostRecent(key, home)) {
       if (now - link->idle_since < idle_timeout_ && !link->PeerClosed()) return link;
     }
     return nullptr;
@@ -187,6 +183,15 @@ class Pool {
   }
 
  private:
+  std::unique_ptr<Link> PopMostRecent(const std::string& key, const asio::io_context& home) {
+    std::lock_guard lock(mutex_);
+    auto it = links_.find(std::pair(key, &home));
+    if (it == links_.end() || it->second.empty()) return nullptr;
+    std::unique_ptr<Link> link = std::move(it->second.back());
+    it->second.pop_back();
+    return link;
+  }
+
   const std::chrono::milliseconds idle_timeout_;
   const std::size_t max_idle_per_host_;
   std::mutex mutex_;
