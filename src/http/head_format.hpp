@@ -3,7 +3,7 @@
 #pragma once
 
 #include <algorithm>
-#include <cctype>
+#include <array>
 #include <charconv>
 #include <cstddef>
 #include <string>
@@ -11,11 +11,22 @@
 
 namespace callgate::http::detail {
 
-// RFC 9110 §5.6.2 token characters.
+// RFC 9110 §5.6.2 token characters, as a table: every field name of every head is checked.
+inline constexpr auto kTokenChars = [] {
+  std::array<bool, 256> table{};
+  for (char c = '0'; c <= '9'; ++c)
+    table[static_cast<unsigned char>(c)] = true;
+  for (char c = 'a'; c <= 'z'; ++c)
+    table[static_cast<unsigned char>(c)] = true;
+  for (char c = 'A'; c <= 'Z'; ++c)
+    table[static_cast<unsigned char>(c)] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~"))
+    table[static_cast<unsigned char>(c)] = true;
+  return table;
+}();
+
 inline bool IsTokenChar(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  if (std::isalnum(u) != 0) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  return kTokenChars[static_cast<unsigned char>(c)];
 }
 
 inline bool IsToken(std::string_view text) {

@@ -1,6 +1,7 @@
 #include "core/ids.hpp"
 #include "core/logging.hpp"
 #include "core/secure_compare.hpp"
+#include "core/strings.hpp"
 #include "core/worker.hpp"
 
 #include <gtest/gtest.h>
@@ -46,6 +47,18 @@ TEST(SecureCompare, MatchesAnyKeyDigest) {
   EXPECT_FALSE(MatchesAnyKeyDigest("third-key", keys));
   EXPECT_FALSE(MatchesAnyKeyDigest("first-ke", keys));
   EXPECT_FALSE(MatchesAnyKeyDigest("anything", {}));
+}
+
+TEST(Strings, CaseIsFoldedForAsciiLettersOnly) {
+  EXPECT_TRUE(EqualsIgnoreCase("Content-Length", "content-LENGTH"));
+  EXPECT_TRUE(EqualsIgnoreCase("", ""));
+  EXPECT_FALSE(EqualsIgnoreCase("Content-Length", "Content-Lengt"));
+  EXPECT_FALSE(EqualsIgnoreCase("x-a", "x-b"));
+  // Only A-Z and a-z fold: '@' (0x40) and '`' (0x60), or '[' and '{', differ by the same bit.
+  EXPECT_FALSE(EqualsIgnoreCase("@", "`"));
+  EXPECT_FALSE(EqualsIgnoreCase("[", "{"));
+  EXPECT_FALSE(EqualsIgnoreCase("\xC9", "\xE9"));  // Latin-1 É/é are bytes, not letters here
+  EXPECT_EQ(AsciiLower("X-Request-ID: \xC9Z@[`"), "x-request-id: \xC9z@[`");
 }
 
 TEST(Ids, HavePrefixAndAreUnique) {
