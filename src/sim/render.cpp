@@ -28,55 +28,64 @@ bool Answered(const ConversationSnapshot& snapshot) {
 }
 
 boost::json::object PhoneCallJson(const ConversationRecord& record,
-                                  const ConversationSnapshot& snapshot) {
+                                  const ConversationSnapshot& snapshot,
+                                  const boost::json::storage_ptr& sp) {
   if (record.provider == Provider::kTwilio) {
-    return {{"type", "twilio"},
-            {"direction", "outbound"},
-            {"phone_number_id", record.phone_number_id},
-            {"agent_number", record.agent_number},
-            {"external_number", record.external_number},
-            // The media stream exists only once the callee picked up.
-            {"stream_sid", Answered(snapshot)
-                               ? boost::json::value(boost::json::string(record.stream_sid))
-                               : boost::json::value(nullptr)},
-            {"call_sid", record.call_sid}};
+    return boost::json::object(
+        {{"type", "twilio"},
+         {"direction", "outbound"},
+         {"phone_number_id", record.phone_number_id},
+         {"agent_number", record.agent_number},
+         {"external_number", record.external_number},
+         // The media stream exists only once the callee picked up.
+         {"stream_sid", Answered(snapshot)
+                            ? boost::json::value(boost::json::string(record.stream_sid))
+                            : boost::json::value(nullptr)},
+         {"call_sid", record.call_sid}},
+        sp);
   }
-  return {{"type", "sip_trunking"},
-          {"direction", "outbound"},
-          {"phone_number_id", record.phone_number_id},
-          {"agent_number", record.agent_number},
-          {"external_number", record.external_number},
-          {"call_id", record.call_sid},
-          {"call_sid", record.call_sid},
-          {"sip_header_dynamic_variables", boost::json::object{}}};
+  return boost::json::object({{"type", "sip_trunking"},
+                              {"direction", "outbound"},
+                              {"phone_number_id", record.phone_number_id},
+                              {"agent_number", record.agent_number},
+                              {"external_number", record.external_number},
+                              {"call_id", record.call_sid},
+                              {"call_sid", record.call_sid},
+                              {"sip_header_dynamic_variables", boost::json::object{}}},
+                             sp);
 }
 
-boost::json::array TranscriptJson(const ConversationSnapshot& snapshot) {
-  boost::json::array out;
+boost::json::array TranscriptJson(const ConversationSnapshot& snapshot,
+                                  const boost::json::storage_ptr& sp) {
+  boost::json::array out(sp);
+  out.reserve(snapshot.transcript.size());
   for (const auto& turn : snapshot.transcript) {
-    out.push_back(boost::json::object{{"role", turn.role},
-                                      {"message", turn.message},
-                                      {"tool_calls", nullptr},
-                                      {"tool_results", nullptr},
-                                      {"feedback", nullptr},
-                                      {"time_in_call_secs", turn.time_in_call_secs},
-                                      {"interrupted", false},
-                                      {"conversation_turn_metrics", nullptr}});
+    out.push_back(boost::json::object({{"role", turn.role},
+                                       {"message", turn.message},
+                                       {"tool_calls", nullptr},
+                                       {"tool_results", nullptr},
+                                       {"feedback", nullptr},
+                                       {"time_in_call_secs", turn.time_in_call_secs},
+                                       {"interrupted", false},
+                                       {"conversation_turn_metrics", nullptr}},
+                                      sp));
   }
   return out;
 }
 
 // The request's conversation_initiation_client_data over the defaults the real API echoes,
 // with the merged dynamic variables (the caller's plus system__*).
-boost::json::object ClientDataJson(const ConversationRecord& record) {
-  boost::json::object out{
-      {"conversation_config_override",
-       {{"agent", {{"prompt", nullptr}, {"first_message", nullptr}, {"language", nullptr}}},
-        {"tts", {{"voice_id", nullptr}}}}},
-      {"custom_llm_extra_body", boost::json::object{}},
-      {"user_id", nullptr},
-      {"source_info", {{"source", InitiationSource(record)}, {"version", nullptr}}},
-      {"dynamic_variables", boost::json::object{}}};
+boost::json::object ClientDataJson(const ConversationRecord& record,
+                                   const boost::json::storage_ptr& sp) {
+  boost::json::object out(
+      {{"conversation_config_override",
+        {{"agent", {{"prompt", nullptr}, {"first_message", nullptr}, {"language", nullptr}}},
+         {"tts", {{"voice_id", nullptr}}}}},
+       {"custom_llm_extra_body", boost::json::object{}},
+       {"user_id", nullptr},
+       {"source_info", {{"source", InitiationSource(record)}, {"version", nullptr}}},
+       {"dynamic_variables", boost::json::object{}}},
+      sp);
   for (const auto& [key, value] : record.client_data) {
     if (!value.is_null()) out[key] = value;
   }
@@ -91,42 +100,49 @@ std::string_view SummaryCallSuccessful(const ConversationSnapshot& snapshot) {
 }
 
 boost::json::object ConversationJson(const ConversationRecord& record,
-                                     const ConversationSnapshot& snapshot) {
-  boost::json::value analysis = nullptr;
+                                     const ConversationSnapshot& snapshot,
+                                     const boost::json::storage_ptr& sp) {
+  boost::json::value analysis(sp);
   if (snapshot.call_successful) {
-    analysis = boost::json::object{{"evaluation_criteria_results", boost::json::object{}},
-                                   {"data_collection_results", boost::json::object{}},
-                                   {"call_successful", *snapshot.call_successful},
-                                   {"transcript_summary", snapshot.transcript_summary},
-                                   {"call_summary_title", snapshot.call_summary_title}};
+    analysis = boost::json::object({{"evaluation_criteria_results", boost::json::object{}},
+                                    {"data_collection_results", boost::json::object{}},
+                                    {"call_successful", *snapshot.call_successful},
+                                    {"transcript_summary", snapshot.transcript_summary},
+                                    {"call_summary_title", snapshot.call_summary_title}},
+                                   sp);
   }
-  boost::json::value accepted = nullptr;
+  boost::json::value accepted(sp);
   if (snapshot.accepted_time_unix_secs) accepted = *snapshot.accepted_time_unix_secs;
-  const auto client_data = ClientDataJson(record);
-  boost::json::object metadata{{"start_time_unix_secs", UnixSeconds(record.created)},
-                               {"accepted_time_unix_secs", accepted},
-                               {"call_duration_secs", snapshot.call_duration_secs},
-                               {"cost", snapshot.call_duration_secs * 10},
-                               {"termination_reason", snapshot.termination_reason},
-                               {"error", nullptr},
-                               {"main_language", record.language},
-                               {"text_only", false},
-                               {"conversation_initiation_source", InitiationSource(record)},
-                               {"timezone", nullptr}};
-  if (record.channel == Channel::kPhone) metadata["phone_call"] = PhoneCallJson(record, snapshot);
-  return {{"agent_id", record.agent_id},
-          {"agent_name", record.agent_name},
-          {"conversation_id", record.conversation_id},
-          {"status", StatusName(snapshot.status)},
-          {"user_id", client_data.at("user_id")},
-          {"transcript", TranscriptJson(snapshot)},
-          {"metadata", std::move(metadata)},
-          {"analysis", std::move(analysis)},
-          {"conversation_initiation_client_data", client_data},
-          {"has_audio", snapshot.has_audio},
-          {"has_user_audio", false},
-          {"has_response_audio", false},
-          {"has_auxiliary_audio", false}};
+  auto client_data = ClientDataJson(record, sp);
+  boost::json::object metadata({{"start_time_unix_secs", UnixSeconds(record.created)},
+                                {"accepted_time_unix_secs", accepted},
+                                {"call_duration_secs", snapshot.call_duration_secs},
+                                {"cost", snapshot.call_duration_secs * 10},
+                                {"termination_reason", snapshot.termination_reason},
+                                {"error", nullptr},
+                                {"main_language", record.language},
+                                {"text_only", false},
+                                {"conversation_initiation_source", InitiationSource(record)},
+                                {"timezone", nullptr}},
+                               sp);
+  if (record.channel == Channel::kPhone) {
+    metadata["phone_call"] = PhoneCallJson(record, snapshot, sp);
+  }
+  const boost::json::value user_id = client_data.at("user_id");
+  return boost::json::object({{"agent_id", record.agent_id},
+                              {"agent_name", record.agent_name},
+                              {"conversation_id", record.conversation_id},
+                              {"status", StatusName(snapshot.status)},
+                              {"user_id", user_id},
+                              {"transcript", TranscriptJson(snapshot, sp)},
+                              {"metadata", std::move(metadata)},
+                              {"analysis", std::move(analysis)},
+                              {"conversation_initiation_client_data", std::move(client_data)},
+                              {"has_audio", snapshot.has_audio},
+                              {"has_user_audio", false},
+                              {"has_response_audio", false},
+                              {"has_auxiliary_audio", false}},
+                             sp);
 }
 
 boost::json::object ConversationSummaryJson(const ConversationRecord& record,

@@ -9,9 +9,11 @@
 
 namespace callgate::sim {
 
-// GET /v1/convai/conversations/{id}.
+// GET /v1/convai/conversations/{id}. Every value is made in `storage` (the route passes a
+// monotonic arena: the document is a few hundred small values, serialized once and dropped).
 boost::json::object ConversationJson(const ConversationRecord& record,
-                                     const ConversationSnapshot& snapshot);
+                                     const ConversationSnapshot& snapshot,
+                                     const boost::json::storage_ptr& storage = {});
 
 // One item of GET /v1/convai/conversations. `call_successful` there is required:
 // "success"/"failure" once analysed, "unknown" before.

@@ -7,6 +7,8 @@
 #include "sim/tokens.hpp"
 #include "sim/validation.hpp"
 
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 
@@ -205,8 +207,12 @@ http::Response Simulator::GetConversation(const http::Request& request, std::str
                     "Conversation with id '" + std::string(id) + "' not found.", "conversation_id",
                     trace_id);
   }
-  return http::Response::Json(
-      200, ConversationJson(*record, Evaluate(*record, clock_.Now(), state_.durations())));
+  // The document (a few hundred small values) lives in one arena, serialized once and dropped.
+  boost::json::monotonic_resource arena(16 * 1024);
+  const boost::json::object document =
+      ConversationJson(*record, Evaluate(*record, clock_.Now(), state_.durations()),
+                       boost::json::storage_ptr(&arena));
+  return http::Response::JsonText(200, boost::json::serialize(document));
 }
 
 void Simulator::GetConversationAudio(const http::Request& request, std::string_view trace_id,
