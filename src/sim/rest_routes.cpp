@@ -208,7 +208,7 @@ http::Response Simulator::GetConversation(const http::Request& request, std::str
                     trace_id);
   }
   // The document (a few hundred small values) lives in one arena, serialized once and dropped.
-  boost::json::monotonic_resource arena(16 * 1024);
+  boost::json::monotonic_resource arena(std::size_t{16} * 1024);
   const boost::json::object document =
       ConversationJson(*record, Evaluate(*record, clock_.Now(), state_.durations()),
                        boost::json::storage_ptr(&arena));

@@ -114,7 +114,7 @@ asio::io_context& ContextOf(const asio::any_io_executor& executor) {
 // flat_buffer as much as its spare capacity, at least 512 bytes, and its parser consumes every
 // body byte at once, so a buffer left to grow by itself stays at 512: a 3 KB answer took six
 // receives, six wake-ups of the read loop and six parser calls.
-constexpr std::size_t kReadBytes = 16 * 1024;
+constexpr std::size_t kReadBytes = std::size_t{16} * 1024;
 
 struct Link {
   explicit Link(asio::io_context& context)
