@@ -25,6 +25,16 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
                                             [](char x, char y) { return Fold(x) == Fold(y); });
 }
 
+std::string SingleQuoted(std::string_view text) {
+  // Appended piecewise: g++ 12 reports a false -Wrestrict on "'" + std::string(s) + "'".
+  std::string out;
+  out.reserve(text.size() + 2);
+  out += '\'';
+  out += text;
+  out += '\'';
+  return out;
+}
+
 std::string_view TrimWhitespace(std::string_view text) {
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())) != 0) {
     text.remove_prefix(1);

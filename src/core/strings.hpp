@@ -12,6 +12,9 @@ std::string AsciiLower(std::string_view text);
 // Equal but for the case of ASCII letters (header names, tokens).
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
+// `text` in single quotes, for names in messages: 'USB Mic'.
+std::string SingleQuoted(std::string_view text);
+
 // Without leading and trailing whitespace (std::isspace in the C locale).
 std::string_view TrimWhitespace(std::string_view text);
 

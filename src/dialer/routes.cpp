@@ -42,6 +42,10 @@ std::pair<int, std::string_view> StartErrorAnswer(conversation::StartError::Code
   return {400, "invalid_request"};
 }
 
+http::Response SessionNotFound(const std::string& id, std::string_view rid) {
+  return http::ErrorResponse(404, "session_not_found", "no session with id '" + id + "'", rid);
+}
+
 }  // namespace
 
 Dialer::Dialer(conversation::Engine& engine, SessionStore& store, DialerOptions options)
@@ -240,8 +244,7 @@ void Dialer::Show(http::Request request, http::Responder responder) {
   const std::string rid = request.request_id;
   store_.Get(id, [responder, id, rid](std::optional<boost::json::object> stored) {
     if (!stored) {
-      responder.Send(
-          http::ErrorResponse(404, "session_not_found", "no session with id '" + id + "'", rid));
+      responder.Send(SessionNotFound(id, rid));
       return;
     }
     responder.Send(http::Response::Json(200, *stored));
@@ -271,8 +274,7 @@ void Dialer::End(http::Request request, http::Responder responder) {
   const std::string rid = request.request_id;
   store_.Get(id, [responder, id, rid](std::optional<boost::json::object> stored) {
     if (!stored) {
-      responder.Send(
-          http::ErrorResponse(404, "session_not_found", "no session with id '" + id + "'", rid));
+      responder.Send(SessionNotFound(id, rid));
       return;
     }
     responder.Send(http::ErrorResponse(409, "session_ended",

@@ -1,6 +1,7 @@
 #include "audio/backends/device_backend.hpp"
 
 #include "audio/backends/spsc_ring.hpp"
+#include "core/strings.hpp"
 
 #include <portaudio.h>
 #if defined(CALLGATE_HAVE_ALSA)
@@ -50,16 +51,6 @@ void QuietHostLibraries() {
 
 BackendError Unavailable(std::string detail) {
   return BackendError{BackendError::Code::kDeviceUnavailable, std::move(detail)};
-}
-
-std::string Quote(std::string_view s) {
-  // Appended piecewise: g++ 12 reports a false -Wrestrict on "'" + std::string(s) + "'".
-  std::string out;
-  out.reserve(s.size() + 2);
-  out += '\'';
-  out += s;
-  out += '\'';
-  return out;
 }
 
 bool IContains(std::string_view haystack, std::string_view needle) {
@@ -132,7 +123,7 @@ std::string NameList(const std::vector<const DeviceInfo*>& devices) {
       break;
     }
     if (i > 0) out += ", ";
-    out += Quote(devices[i]->name);
+    out += core::SingleQuoted(devices[i]->name);
   }
   return out;
 }
@@ -159,8 +150,8 @@ Result<DeviceInfo> FindDeviceLocked(std::string_view name, bool input) {
   for (const DeviceInfo& d : devices) {
     if (d.name == name) {
       if (channels(d) > 0) return d;
-      return Unavailable("audio device " + Quote(name) + " has no " + direction + " channels (" +
-                         found + ")");
+      return Unavailable("audio device " + core::SingleQuoted(name) + " has no " + direction +
+                         " channels (" + found + ")");
     }
   }
   std::vector<const DeviceInfo*> matches;
@@ -169,11 +160,11 @@ Result<DeviceInfo> FindDeviceLocked(std::string_view name, bool input) {
   }
   if (matches.size() == 1) return *matches.front();
   if (matches.size() > 1) {
-    return Unavailable("audio " + std::string(direction) + " device name " + Quote(name) +
-                       " is ambiguous: it matches " + NameList(matches));
+    return Unavailable("audio " + std::string(direction) + " device name " +
+                       core::SingleQuoted(name) + " is ambiguous: it matches " + NameList(matches));
   }
-  return Unavailable("no audio " + std::string(direction) + " device named " + Quote(name) + " (" +
-                     found + ")");
+  return Unavailable("no audio " + std::string(direction) + " device named " +
+                     core::SingleQuoted(name) + " (" + found + ")");
 }
 
 std::size_t RingSamples(int rate, std::chrono::milliseconds ms) {
@@ -205,8 +196,8 @@ class DeviceStream {
     rate_ = info_.default_sample_rate;
     const PaDeviceInfo* pa_info = Pa_GetDeviceInfo(info_.index);
     if (pa_info == nullptr || rate_ < 1000 || rate_ > 384000) {
-      return Unavailable("audio device " + Quote(info_.name) + " reports no usable sample rate (" +
-                         std::to_string(rate_) + " Hz)");
+      return Unavailable("audio device " + core::SingleQuoted(info_.name) +
+                         " reports no usable sample rate (" + std::to_string(rate_) + " Hz)");
     }
     PaStreamParameters params{};
     params.device = info_.index;
@@ -234,7 +225,7 @@ class DeviceStream {
                       paFramesPerBufferUnspecified, paNoFlag,
                       input_ ? &DeviceStream::InputCallback : &DeviceStream::OutputCallback, this);
     if (err != paNoError) {
-      return Unavailable("cannot open audio device " + Quote(info_.name) + " for " +
+      return Unavailable("cannot open audio device " + core::SingleQuoted(info_.name) + " for " +
                          (input_ ? "capture" : "playback") + " at " + std::to_string(rate_) +
                          " Hz: " + Pa_GetErrorText(err));
     }
@@ -257,7 +248,7 @@ class DeviceStream {
     stopping_.store(false);
     const PaError err = Pa_StartStream(stream_);
     if (err != paNoError) {
-      return Unavailable("cannot start audio device " + Quote(info_.name) + ": " +
+      return Unavailable("cannot start audio device " + core::SingleQuoted(info_.name) + ": " +
                          Pa_GetErrorText(err));
     }
     started_ = true;
@@ -287,7 +278,7 @@ class DeviceStream {
   std::optional<BackendError> Check() {
     if (!started_) return std::nullopt;
     if (finished_.load(std::memory_order_acquire) && !stopping_.load()) {
-      return Unavailable("audio device " + Quote(info_.name) +
+      return Unavailable("audio device " + core::SingleQuoted(info_.name) +
                          " stopped: PortAudio ended the stream (device lost?)");
     }
     const std::uint64_t callbacks = callbacks_.load(std::memory_order_relaxed);
@@ -298,7 +289,7 @@ class DeviceStream {
     } else if (now - last_progress_ > options_.stall_timeout) {
       const auto silent_ms =
           std::chrono::duration_cast<std::chrono::milliseconds>(now - last_progress_).count();
-      return Unavailable("audio device " + Quote(info_.name) +
+      return Unavailable("audio device " + core::SingleQuoted(info_.name) +
                          " stopped delivering audio: no callback for " + std::to_string(silent_ms) +
                          " ms");
     }
@@ -315,7 +306,7 @@ class DeviceStream {
   std::size_t Target() const { return target_; }
 
   std::string Describe() const {
-    return "device " + Quote(info_.name) + " @ " + std::to_string(rate_) + " Hz, " +
+    return "device " + core::SingleQuoted(info_.name) + " @ " + std::to_string(rate_) + " Hz, " +
            std::to_string(channels_) + " ch";
   }
   int rate() const { return rate_; }

@@ -1,5 +1,7 @@
 #include "audio/backends/spec.hpp"
 
+#include "core/strings.hpp"
+
 #include <cctype>
 #include <stdexcept>
 
@@ -25,16 +27,6 @@ bool IEquals(std::string_view a, std::string_view b) {
     }
   }
   return true;
-}
-
-std::string Quote(std::string_view s) {
-  // Appended piecewise: g++ 12 reports a false -Wrestrict on "'" + std::string(s) + "'".
-  std::string out;
-  out.reserve(s.size() + 2);
-  out += '\'';
-  out += s;
-  out += '\'';
-  return out;
 }
 
 SpecError Error(std::string message) {
@@ -74,21 +66,22 @@ boost::system::result<BackendSpec, SpecError> ParseBackendSpec(std::string_view 
       return Error(
           "device: needs a device name (device:NAME); use device for the default "
           "device, got " +
-          Quote(text));
+          core::SingleQuoted(text));
     }
     return BackendSpec{BackendSpec::Kind::kDevice, std::string(argument)};
   }
   if (IEquals(keyword, "file")) {
     if (!has_argument || argument.empty()) {
-      return Error("file needs a path (file:PATH), got " + Quote(text));
+      return Error("file needs a path (file:PATH), got " + core::SingleQuoted(text));
     }
     return BackendSpec{BackendSpec::Kind::kFile, std::string(argument)};
   }
   if (IEquals(keyword, "null")) {
-    if (has_argument) return Error("null takes no argument, got " + Quote(text));
+    if (has_argument) return Error("null takes no argument, got " + core::SingleQuoted(text));
     return BackendSpec{BackendSpec::Kind::kNull, ""};
   }
-  return Error("unknown audio endpoint " + Quote(text) + ": " + std::string(kExpected));
+  return Error("unknown audio endpoint " + core::SingleQuoted(text) + ": " +
+               std::string(kExpected));
 }
 
 bool UseEchoCancellation(EchoCancellationMode mode, const BackendSpec& input,

@@ -61,6 +61,12 @@ TEST(Strings, CaseIsFoldedForAsciiLettersOnly) {
   EXPECT_EQ(AsciiLower("X-Request-ID: \xC9Z@[`"), "x-request-id: \xC9z@[`");
 }
 
+TEST(Strings, SingleQuotedWrapsTheTextAsIs) {
+  EXPECT_EQ(SingleQuoted("USB Mic"), "'USB Mic'");
+  EXPECT_EQ(SingleQuoted(""), "''");
+  EXPECT_EQ(SingleQuoted("it's"), "'it's'");
+}
+
 TEST(Ids, HavePrefixAndAreUnique) {
   std::set<std::string> seen;
   for (int i = 0; i < 1000; ++i) {
