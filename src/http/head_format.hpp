@@ -1,5 +1,5 @@
-// Internal to the head writers (response_head.cpp, request_head.cpp): the pieces of an HTTP/1.1
-// head they both write. Pure; no Beast.
+// Internal to http/'s writers (response_head.cpp, request_head.cpp, server.cpp): the pieces of
+// HTTP/1.1 heads and chunked bodies they share. Pure; no Beast.
 #pragma once
 
 #include <algorithm>
@@ -49,6 +49,23 @@ inline void AppendField(std::string& out, std::string_view name, std::string_vie
   out.append(": ");
   out.append(value);
   out.append("\r\n");
+}
+
+// The size line that starts a chunk of HTTP/1.1 chunked coding: the size in hex, CRLF. Its data
+// then follows, and CRLF; the last chunk is the one of size 0.
+struct ChunkSizeLine {
+  char bytes[20];
+  std::size_t size;
+  std::string_view view() const { return {bytes, size}; }
+};
+
+inline ChunkSizeLine FormatChunkSize(std::size_t n) {
+  ChunkSizeLine line{};
+  char* end = std::to_chars(line.bytes, line.bytes + sizeof line.bytes - 2, n, 16).ptr;
+  end[0] = '\r';
+  end[1] = '\n';
+  line.size = static_cast<std::size_t>(end + 2 - line.bytes);
+  return line;
 }
 
 }  // namespace callgate::http::detail

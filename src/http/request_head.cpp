@@ -5,7 +5,6 @@
 #include "core/strings.hpp"
 
 #include <algorithm>
-#include <charconv>
 
 namespace callgate::http {
 namespace {
@@ -51,12 +50,7 @@ bool AppendRequestHead(std::string& out, const RequestHeadFields& fields, const 
     out.append("\r\n");
   }
   out.append("\r\n");
-  if (fields.chunked && body_size > 0) {
-    char size_line[24];
-    char* end = std::to_chars(size_line, size_line + sizeof size_line - 2, body_size, 16).ptr;
-    out.append(size_line, end);
-    out.append("\r\n");
-  }
+  if (fields.chunked && body_size > 0) out.append(detail::FormatChunkSize(body_size).view());
   return true;
 }
 

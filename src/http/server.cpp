@@ -11,6 +11,7 @@
 #include "core/logging.hpp"
 #include "http/detail/connection.hpp"
 #include "http/detail/websocket_session.hpp"
+#include "http/head_format.hpp"
 #include "http/response_head.hpp"
 #include "metrics/registry.hpp"
 #include "net/runtime.hpp"
@@ -32,7 +33,6 @@
 
 #include <array>
 #include <atomic>
-#include <charconv>
 #include <ctime>
 #include <mutex>
 #include <optional>
@@ -520,18 +520,11 @@ asio::awaitable<StreamOutcome> Server::Impl::WriteStreamed(Connection<Stream>& c
       outcome.complete = true;
       break;
     }
-    // A chunk of HTTP/1.1 chunked coding: its size in hex, the data, CRLF; the last is empty.
-    char size_line[24];
-    std::size_t size_length = 0;
-    if (chunked) {
-      char* end =
-          std::to_chars(size_line, size_line + sizeof size_line - 2, chunk->data.size(), 16).ptr;
-      end[0] = '\r';
-      end[1] = '\n';
-      size_length = static_cast<std::size_t>(end + 2 - size_line);
-    }
+    // A chunk of HTTP/1.1 chunked coding: its size line, the data, CRLF; the last is empty.
+    const detail::ChunkSizeLine size_line =
+        chunked ? detail::FormatChunkSize(chunk->data.size()) : detail::ChunkSizeLine{};
     const std::array<asio::const_buffer, 3> pieces{
-        asio::buffer(size_line, size_length), asio::buffer(chunk->data),
+        asio::buffer(size_line.bytes, size_line.size), asio::buffer(chunk->data),
         chunked ? asio::buffer("\r\n", 2) : asio::const_buffer()};
     conn.watchdog.SetAfter(options.body_timeout);  // a client that stops reading is dropped
     auto [ec, n] = co_await asio::async_write(conn.stream, pieces, kTuple);

@@ -100,22 +100,18 @@ std::string PoolKey(const Target& target) {
   return target.scheme + "://" + target.authority;
 }
 
-std::optional<Target> ParseTarget(const std::string& url, std::string& error) {
-  return ParseHttpTarget(url, error);
-}
-
 // The io_context an executor belongs to: the I/O thread it runs on.
 asio::io_context& ContextOf(const asio::any_io_executor& executor) {
   return static_cast<asio::io_context&>(asio::query(executor, asio::execution::context));
 }
 
-// One connection, plain or TLS. Owned by one request at a time.
 // Room for a whole typical answer (a conversation is 3-20 KB) in one receive. Beast reads into a
 // flat_buffer as much as its spare capacity, at least 512 bytes, and its parser consumes every
 // body byte at once, so a buffer left to grow by itself stays at 512: a 3 KB answer took six
 // receives, six wake-ups of the read loop and six parser calls.
 constexpr std::size_t kReadBytes = std::size_t{16} * 1024;
 
+// One connection, plain or TLS. Owned by one request at a time.
 struct Link {
   explicit Link(asio::io_context& context)
       : home(&context), watchdog(context.get_executor(), [this] { Close(); }) {
@@ -408,8 +404,7 @@ class BeastHttpClient final : public HttpClient {
     };
     link->watchdog.Set(phase_deadline());
     auto [connect_ec, endpoint] = co_await asio::async_connect(link->lowest(), endpoints, kTuple);
-    if (link->watchdog.Clear() || connect_ec) {
-      const bool timed_out = link->watchdog.fired();
+    if (const bool timed_out = link->watchdog.Clear(); timed_out || connect_ec) {
       co_return HttpFailure{HttpFailure::Kind::kConnect,
                             "cannot connect to " + target.host_header + ": " +
                                 (timed_out ? std::string("timed out") : connect_ec.message()),
@@ -424,9 +419,8 @@ class BeastHttpClient final : public HttpClient {
       }
       link->watchdog.Set(phase_deadline());
       auto [handshake_ec] = co_await link->tls->async_handshake(ssl::stream_base::client, kTuple);
-      if (link->watchdog.Clear() || handshake_ec) {
-        const std::string why =
-            link->watchdog.fired() ? std::string("timed out") : handshake_ec.message();
+      if (const bool timed_out = link->watchdog.Clear(); timed_out || handshake_ec) {
+        const std::string why = timed_out ? std::string("timed out") : handshake_ec.message();
         co_return HttpFailure{
             HttpFailure::Kind::kTls,
             "TLS with " + target.host_header + " failed: " + why + CertificateFailure(native),
@@ -555,7 +549,7 @@ class BeastHttpClient final : public HttpClient {
   asio::awaitable<Outcome> Run(const HttpRequest& request, Try<Result> attempt,
                                Finish<Outcome, Result> finish) {
     std::string url_error;
-    const auto target = ParseTarget(request.url, url_error);
+    const auto target = ParseHttpTarget(request.url, url_error);
     if (!target) {
       co_return HttpFailure{HttpFailure::Kind::kInvalidUrl,
                             "invalid URL '" + request.url + "': " + url_error, false};

@@ -1,7 +1,10 @@
 #include "http/request_head.hpp"
 
+#include "http/head_format.hpp"
+
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <string>
 
 namespace callgate::http {
@@ -55,6 +58,13 @@ TEST(RequestHeadTest, AChunkedBodyGoesAsOneChunkThenTheLastChunk) {
   EXPECT_EQ(Head({.method = "POST", .target = "/hook", .host = "h", .chunked = true}, none, 0),
             "POST /hook HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
   EXPECT_EQ(RequestBodyEnd(true, 0), "0\r\n\r\n");
+}
+
+TEST(RequestHeadTest, AChunkSizeLineIsHexThenCrlfUpToTheLargestSize) {
+  EXPECT_EQ(detail::FormatChunkSize(0).view(), "0\r\n");
+  EXPECT_EQ(detail::FormatChunkSize(300).view(), "12c\r\n");
+  EXPECT_EQ(detail::FormatChunkSize(std::numeric_limits<std::size_t>::max()).view(),
+            "ffffffffffffffff\r\n");
 }
 
 TEST(RequestHeadTest, TheClientOwnsHostAndFramingAndTheCallersAgentWins) {
