@@ -195,18 +195,32 @@ Options ParseOptions(int argc, char** argv) {
 // shape under "data"), with a placeholder for the counter digits.
 
 boost::json::object Turn(unsigned index, std::int64_t time) {
+  // Ten distinct lines a side, so a 20-turn transcript repeats none: a store that compresses
+  // payloads sees what a real call gives it, not a text made of copies.
   static constexpr const char* kAgent[] = {
       "Hi, this is Ava from Northwind Dental about your Tuesday visit.",
+      "No problem at all. Would later this week work for you instead?",
       "I can do Thursday at ten thirty or Friday at two. Which suits?",
       "Thursday at ten thirty it is. Is the number ending 4471 right?",
+      "It's the six-month check-up and a cleaning with Dr. Patel.",
+      "About forty minutes. Please bring your new insurance card.",
+      "Yes, the car park behind the clinic is free for patients.",
+      "Of course, I've noted that you'd prefer an afternoon next time.",
       "Great. You'll get a text reminder the day before. Anything else?",
       "You're welcome. See you on Thursday. Goodbye!"};
-  static constexpr const char* kUser[] = {"Oh hi. Actually I can't make Tuesday anymore.",
-                                          "Thursday morning would be better, if there's anything.",
-                                          "Yes, that's my number. What is the visit for again?",
-                                          "No, that's all, thanks for calling.", "Bye now."};
+  static constexpr const char* kUser[] = {
+      "Oh hi. Actually I can't make Tuesday anymore.",
+      "Maybe. Thursday morning would be better, if there's anything.",
+      "Thursday, please. The earlier slot is perfect for me.",
+      "Yes, that's my number. What is the visit for again?",
+      "Right, I'd forgotten. How long will it take?",
+      "Okay, I changed providers in March. Is parking still free?",
+      "Good to know. Could the next one be in the afternoon?",
+      "Thanks, mornings are hard with the school run.",
+      "No, that's all, thanks for calling.",
+      "Bye now."};
   const bool agent = index % 2 == 0;
-  const char* message = agent ? kAgent[(index / 2) % 5] : kUser[(index / 2) % 5];
+  const char* message = agent ? kAgent[(index / 2) % 10] : kUser[(index / 2) % 10];
   return {{"role", agent ? "agent" : "user"},
           {"message", message},
           {"tool_calls", nullptr},
