@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <stdexcept>
 #include <string_view>
@@ -125,11 +126,17 @@ std::unique_ptr<Database> Database::Open(const std::string& path,
   }
   try {
     sqlite3_busy_timeout(db, 5000);
+    // Before anything is written: a no-op on an existing file, which keeps its page size.
+    Exec(db, "PRAGMA page_size=" + std::to_string(kPageBytes), path);
     Exec(db, "PRAGMA journal_mode=WAL", path);
     Exec(db, "PRAGMA synchronous=FULL", path);
     Exec(db, "PRAGMA foreign_keys=ON", path);
     const int version = Migrate(db, path, module_migrations);
-    auto database = std::unique_ptr<Database>(new Database(path, db, version));
+    const std::string page_size = QueryText(db, "PRAGMA page_size");
+    int page_bytes = 0;
+    std::from_chars(page_size.data(), page_size.data() + page_size.size(), page_bytes);
+    if (page_bytes <= 0) throw std::runtime_error("database " + path + ": no page size");
+    auto database = std::unique_ptr<Database>(new Database(path, db, version, page_bytes));
     database->StartCheckpointer();
     return database;
   } catch (...) {
@@ -138,10 +145,13 @@ std::unique_ptr<Database> Database::Open(const std::string& path,
   }
 }
 
-Database::Database(std::string path, sqlite3* db, int schema_version)
+Database::Database(std::string path, sqlite3* db, int schema_version, int page_bytes)
     : path_(std::move(path)),
       db_(db),
       schema_version_(schema_version),
+      page_bytes_(page_bytes),
+      checkpoint_frames_(static_cast<int>(kCheckpointWalBytes / page_bytes)),
+      force_checkpoint_frames_(static_cast<int>(kForceCheckpointWalBytes / page_bytes)),
       checkpointer_("sqlite-checkpoint", 1),
       worker_("sqlite", 4096) {}
 
@@ -173,19 +183,19 @@ void Database::StartCheckpointer() {
 int Database::OnWalCommit(void* self_ptr, sqlite3* db, const char* schema, int frames) {
   auto* self = static_cast<Database*>(self_ptr);
   // The WAL starts over only when a write begins after every frame was copied, which a
-  // background checkpoint racing a busy writer rarely achieves: past kForceCheckpointFrames the
+  // background checkpoint racing a busy writer rarely achieves: past kForceCheckpointWalBytes the
   // writer copies the rest itself (little, the background copied the bulk) unless the
   // background is at it right now; past twice that, in any case.
   const bool background_busy = self->checkpoint_pending_.load();
-  if (frames >= 2 * kForceCheckpointFrames ||
-      (frames >= kForceCheckpointFrames && !background_busy)) {
+  if (frames >= 2 * self->force_checkpoint_frames_ ||
+      (frames >= self->force_checkpoint_frames_ && !background_busy)) {
     if (sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) ==
         SQLITE_OK) {
       self->checkpoints_forced_.fetch_add(1, std::memory_order_relaxed);
     }
     return SQLITE_OK;
   }
-  if (frames >= kCheckpointFrames && !self->checkpoint_pending_.exchange(true)) {
+  if (frames >= self->checkpoint_frames_ && !self->checkpoint_pending_.exchange(true)) {
     if (!self->checkpointer_.Post([self] { self->Checkpoint(); })) {
       self->checkpoint_pending_ = false;
     }

@@ -123,8 +123,8 @@ TEST(Database, CheckpointsRunInTheBackgroundAndKeepTheWalBounded) {
     sqlite3_exec(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB)", nullptr, nullptr, nullptr);
     // No fsync per commit in this test: it is about checkpoints, and 2,000 fsyncs are slow.
     sqlite3_exec(db, "PRAGMA synchronous=NORMAL", nullptr, nullptr, nullptr);
-    // Each commit appends at least one page to the WAL: well past kCheckpointFrames.
-    for (int i = 0; i < 2 * Database::kCheckpointFrames; ++i) {
+    // Each commit appends at least one page to the WAL: well past checkpoint_frames().
+    for (int i = 0; i < 2 * database->checkpoint_frames(); ++i) {
       sqlite3_exec(db, "INSERT INTO t (v) VALUES (randomblob(3000))", nullptr, nullptr, nullptr);
     }
     written.set_value();
@@ -137,12 +137,40 @@ TEST(Database, CheckpointsRunInTheBackgroundAndKeepTheWalBounded) {
   EXPECT_GE(database->checkpoint_stats().background, 1u);
   EXPECT_GT(database->checkpoint_stats().last_backfilled, 0);  // it copied pages
   EXPECT_EQ(OnDatabaseThread(*database, "SELECT COUNT(*) FROM t"),
-            std::to_string(2 * Database::kCheckpointFrames));
+            std::to_string(2 * database->checkpoint_frames()));
   database->Close();
   // The file holds every row after a clean close.
   auto reopened = Database::Open(path);
   EXPECT_EQ(OnDatabaseThread(*reopened, "SELECT COUNT(*) FROM t"),
-            std::to_string(2 * Database::kCheckpointFrames));
+            std::to_string(2 * reopened->checkpoint_frames()));
+}
+
+TEST(Database, ANewFileGetsLargePagesAndAnOldOneKeepsItsOwn) {
+  TempDir dir;
+  const auto fresh = (dir.path() / "fresh.db").string();
+  {
+    auto database = Database::Open(fresh);
+    EXPECT_EQ(database->page_bytes(), Database::kPageBytes);
+    EXPECT_EQ(OnDatabaseThread(*database, "PRAGMA page_size"),
+              std::to_string(Database::kPageBytes));
+    // The checkpoint bound is in bytes: 4 MiB of WAL is 128 frames of 32 KiB.
+    EXPECT_EQ(database->checkpoint_frames(), 128);
+  }
+  // A file written by an earlier callgate, with SQLite's default 4 KiB pages and a row in it.
+  const auto old = (dir.path() / "old.db").string();
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(old.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw,
+                         "PRAGMA page_size=4096; PRAGMA journal_mode=WAL;"
+                         " CREATE TABLE kept (v TEXT); INSERT INTO kept VALUES ('still here');",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_close(raw), SQLITE_OK);
+  auto database = Database::Open(old);
+  EXPECT_EQ(database->page_bytes(), 4096);
+  EXPECT_EQ(OnDatabaseThread(*database, "PRAGMA page_size"), "4096");
+  EXPECT_EQ(database->checkpoint_frames(), 1024);
+  EXPECT_EQ(OnDatabaseThread(*database, "SELECT v FROM kept"), "still here");
 }
 
 TEST(Database, ReopeningAppliesNothingTwice) {
