@@ -7,9 +7,10 @@
 # Not part of `make test` (timings on a shared machine are not assertions).
 # Usage: bench/gateway_conversation.sh [build/callgate]   (needs wrk: apt-get install wrk, and
 # bench/rate_load from the same build dir for the below-saturation part)
-# Env: CONNECTIONS (64), DURATION (10s), RATE_FRACTION (0.25) or RATE (req/s), RATE_RUNS (5),
-# RATE_SECONDS (DURATION), TRACE_DIR (writes <path>-<run>.txt there: each below-saturation
-# request's intended time and latency in ms, to see when the slow ones happen), SIM_IO_THREADS
+# Env: CONNECTIONS (64), DURATION (10s), RATE_FRACTION (0.25) or RATE (req/s), RATE_PAIRS (20),
+# RATE_SECONDS (2, per slice), RATE_WARMUP (0.5 s per slice), TRACE_DIR (copies <path>-<pair>.txt
+# there: each below-saturation request's intended time in its slice and latency in ms, to see
+# when the slow ones happen), SIM_IO_THREADS
 # (the simulator's I/O threads; default: one per core, like the gateway).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,24 +63,30 @@ awk -v d="$d_rps" -v g="$g_rps" -v dp50="$d_p50" -v gp50="$g_p50" -v dp99="$d_p9
 # Below saturation: an open-loop load (bench/rate_load.cpp, wrk2-style) at a fixed share of the
 # direct maximum measured above, on the same number of connections. Latencies are measured from
 # each request's intended send time, so a request queued behind a slow answer counts as slow.
-# Direct and gateway runs alternate (RATE_RUNS pairs), so both see the same machine.
+# The machine's stalls come in phases of seconds to minutes and set the tail of whichever path
+# runs through them (a direct p99 moves from 0.3 to 14 ms between 10 s runs here), so the two
+# paths take turns in short slices (RATE_PAIRS pairs of RATE_SECONDS each, the order swapped
+# every pair) and each path's percentiles are read from all of its slices' requests pooled:
+# both sample the same phases, and the difference of the pooled tails is what the gateway adds.
 RATE_LOAD=${RATE_LOAD:-$(dirname "$BIN")/bench/rate_load}
 RATE_FRACTION=${RATE_FRACTION:-0.25}
-RATE_RUNS=${RATE_RUNS:-5}
-RATE_SECONDS=${RATE_SECONDS:-${DURATION%s}}
+RATE_PAIRS=${RATE_PAIRS:-20}
+RATE_SECONDS=${RATE_SECONDS:-2}
+RATE_WARMUP=${RATE_WARMUP:-0.5}
 if [ ! -x "$RATE_LOAD" ]; then
   echo "below saturation: skipped ($RATE_LOAD not built; cmake --build <dir> --target rate_load)"
   exit 0
 fi
 rate=${RATE:-$(awk -v d="$d_rps" -v f="$RATE_FRACTION" 'BEGIN { printf "%d", d * f }')}
 echo "below saturation: $rate req/s offered (open loop, ${RATE_FRACTION} of the direct maximum" \
-  "unless RATE is set), $CONNECTIONS connections, ${RATE_SECONDS} s each, latencies in ms"
-rate_run() {  # label url header -> the RESULT line's fields
+  "unless RATE is set), $CONNECTIONS connections; $RATE_PAIRS pairs of ${RATE_SECONDS} s slices" \
+  "(after ${RATE_WARMUP} s of warm-up each), direct and gateway in turn; latencies in ms"
+mkdir -p "$work/trace"
+rate_run() {  # label url header pair -> the RESULT line's fields; the trace in $work/trace
   local out
-  local trace=()
-  [ -n "${TRACE_DIR:-}" ] && trace=(--trace "$TRACE_DIR/$1-$i.txt")
   if ! out=$("$RATE_LOAD" --url "$2" -H "$3" --rate "$rate" --connections "$CONNECTIONS" \
-      --seconds "$RATE_SECONDS" --warmup 1 --label "$1" "${trace[@]}"); then
+      --seconds "$RATE_SECONDS" --warmup "$RATE_WARMUP" --label "$1" \
+      --trace "$work/trace/$1-$4.txt"); then
     echo "$out" >&2
     echo "rate_load failed (errors or unfinished requests)" >&2
     exit 1
@@ -91,34 +98,41 @@ field() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 # work per request is steadier than latency on a shared machine.
 switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {n += $2} END {print n}'; }
 hz=$(getconf CLK_TCK)
-printf '%-10s %-9s %8s %8s %8s %8s %8s %9s\n' run path answered p50 p99 p99.9 max "gen lag99"
-added_p99=()
-for i in $(seq "$RATE_RUNS"); do
-  d=$(rate_run direct "$sim/v1/convai/conversations/$conversation" "xi-api-key: $SIM_KEY")
-  t0=$(ticks "${pids[1]}"); s0=$(switches "${pids[1]}")
-  g=$(rate_run gateway "$gw/api/conversations/$conversation" "X-API-Key: $GW_KEY")
-  t1=$(ticks "${pids[1]}"); s1=$(switches "${pids[1]}")
-  for r in "$d" "$g"; do
-    printf '%-10s %-9s %8s %8s %8s %8s %8s %9s\n' "$i" "$(field "$r" label)" "$(field "$r" ok)" \
-      "$(field "$r" p50_ms)" "$(field "$r" p99_ms)" "$(field "$r" p999_ms)" "$(field "$r" max_ms)" \
-      "$(field "$r" lag_p99_ms)"
+gw_ticks=0
+gw_switches=0
+printf '%-5s %-8s %9s %8s %8s %8s %10s\n' pair path answered p50 p99 max "gen lag99"
+for i in $(seq "$RATE_PAIRS"); do
+  order=(direct gateway)
+  [ $((i % 2)) = 0 ] && order=(gateway direct)
+  for path in "${order[@]}"; do
+    if [ "$path" = direct ]; then
+      r=$(rate_run direct "$sim/v1/convai/conversations/$conversation" "xi-api-key: $SIM_KEY" "$i")
+    else
+      t0=$(ticks "${pids[1]}"); s0=$(switches "${pids[1]}")
+      r=$(rate_run gateway "$gw/api/conversations/$conversation" "X-API-Key: $GW_KEY" "$i")
+      gw_ticks=$((gw_ticks + $(ticks "${pids[1]}") - t0))
+      gw_switches=$((gw_switches + $(switches "${pids[1]}") - s0))
+    fi
+    printf '%-5s %-8s %9s %8s %8s %8s %10s\n' "$i" "$path" "$(field "$r" ok)" \
+      "$(field "$r" p50_ms)" "$(field "$r" p99_ms)" "$(field "$r" max_ms)" "$(field "$r" lag_p99_ms)"
   done
-  added_p99+=("$(awk -v d="$(field "$d" p99_ms)" -v g="$(field "$g" p99_ms)" \
-    'BEGIN { printf "%.3f", g - d }')")
-  awk -v dp50="$(field "$d" p50_ms)" -v gp50="$(field "$g" p50_ms)" \
-    -v dp99="$(field "$d" p99_ms)" -v gp99="$(field "$g" p99_ms)" \
-    -v dp999="$(field "$d" p999_ms)" -v gp999="$(field "$g" p999_ms)" -v i="$i" 'BEGIN {
-    printf "run %s: the gateway adds p50 %+.3f ms, p99 %+.3f ms, p99.9 %+.3f ms\n", i, gp50 - dp50,
-      gp99 - dp99, gp999 - dp999 }'
-  # Over the whole gateway run (warm-up included: rate x (seconds + 1) requests).
-  awk -v t="$((t1 - t0))" -v s="$((s1 - s0))" -v hz="$hz" -v n="$(( rate * (RATE_SECONDS + 1) ))" \
-    -v i="$i" 'BEGIN { printf "run %s: gateway CPU %.0f us and %.2f context switches per request\n",
-      i, t / hz * 1e6 / n, s / n }'
 done
-# A pair's added p99 is the difference of two tails, each set by the machine's stalls in its own
-# 10 s (the direct p99 alone moves from 0.3 to 6 ms between runs here): the median over the pairs
-# is the figure to read, with how many pairs were under the aim's 1 ms.
-printf '%s\n' "${added_p99[@]}" | sort -g | awk '{ v[NR] = $1; if ($1 < 1) under++ }
-  END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-        printf "added p99 over %d pairs: median %+.3f ms (from %+.3f to %+.3f); under 1 ms in %d of %d\n",
-          NR, m, v[1], v[NR], under, NR }'
+[ -n "${TRACE_DIR:-}" ] && cp "$work"/trace/*.txt "$TRACE_DIR"/
+pooled() {  # label -> "n p50 p99 p99.9 max" over every slice's requests of that path
+  cat "$work"/trace/"$1"-*.txt | cut -d' ' -f2 | sort -g | awk '{ v[NR] = $1 }
+    function q(p) { i = int(NR * p); if (i < 1) i = 1; return v[i] }
+    END { printf "%d %.3f %.3f %.3f %.3f\n", NR, q(0.5), q(0.99), q(0.999), v[NR] }'
+}
+read -r dn dp50 dp99 dp999 dmax < <(pooled direct)
+read -r gn gp50 gp99 gp999 gmax < <(pooled gateway)
+printf 'pooled   %-8s %9s %8s %8s %8s  p99.9 %s\n' direct "$dn" "$dp50" "$dp99" "$dmax" "$dp999"
+printf 'pooled   %-8s %9s %8s %8s %8s  p99.9 %s\n' gateway "$gn" "$gp50" "$gp99" "$gmax" "$gp999"
+awk -v dp50="$dp50" -v gp50="$gp50" -v dp99="$dp99" -v gp99="$gp99" -v dp999="$dp999" \
+    -v gp999="$gp999" -v n="$RATE_PAIRS" 'BEGIN {
+  printf "the gateway adds, pooled over %d pairs: p50 %+.3f ms, p99 %+.3f ms, p99.9 %+.3f ms\n",
+    n, gp50 - dp50, gp99 - dp99, gp999 - dp999 }'
+# Over the gateway's slices, warm-ups included.
+awk -v t="$gw_ticks" -v s="$gw_switches" -v hz="$hz" \
+    -v n="$(awk -v r="$rate" -v a="$RATE_SECONDS" -v b="$RATE_WARMUP" -v k="$RATE_PAIRS" \
+      'BEGIN { printf "%d", r * (a + b) * k }')" 'BEGIN {
+  printf "gateway CPU %.0f us and %.2f context switches per request\n", t / hz * 1e6 / n, s / n }'
