@@ -81,9 +81,10 @@ class Database {
   // Runs the queued tasks, then closes the connection.
   void Close();
 
-  static constexpr int kPageBytes = 32 * 1024;                      // of a new file
-  static constexpr std::int64_t kCheckpointWalBytes = 4 << 20;        // SQLite's 1,000 x 4 KiB
-  static constexpr std::int64_t kForceCheckpointWalBytes = 16 << 20;  // 4x that
+  static constexpr int kPageBytes = 32 * 1024;  // of a new file
+  // About SQLite's own threshold at 4 KiB pages (1,000 frames), and 4x that.
+  static constexpr std::int64_t kCheckpointWalBytes = std::int64_t{4} * 1024 * 1024;
+  static constexpr std::int64_t kForceCheckpointWalBytes = 4 * kCheckpointWalBytes;
 
   // The file's page size, and the WAL frames at which a background checkpoint starts.
   int page_bytes() const { return page_bytes_; }
