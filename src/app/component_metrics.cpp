@@ -30,11 +30,11 @@ double Count(std::uint64_t value) {
 
 // A gauge family of p50, p99 and the max (as quantile 1) of a latency distribution, in seconds.
 void AddLatency(metrics::Registry& registry, std::string name, const std::string& help,
-                std::function<conversation::LatencySummary()> read) {
+                std::function<metrics::LatencySummary()> read) {
   registry.AddCollected(
       std::move(name), help + ": quantiles (upper bounds of their histogram buckets; 1 is the max)",
       Kind::kGauge, {"quantile"}, [read = std::move(read)] {
-        const conversation::LatencySummary latency = read();
+        const metrics::LatencySummary latency = read();
         return std::vector<Sample>{{{"0.5"}, Seconds(latency.p50)},
                                    {{"0.99"}, Seconds(latency.p99)},
                                    {{"1"}, Seconds(latency.max)}};
@@ -100,6 +100,10 @@ void AddComponentMetrics(metrics::Registry& registry, const Components& componen
   registry.AddCollectedValue("callgate_sessions_active",
                              "Live conversations (dialer sessions) running now", Kind::kGauge,
                              [&engine] { return Count(engine.active()); });
+  AddLatency(registry, "callgate_webhook_commit_seconds",
+             "Group commits of webhook events, each from its BEGIN to its COMMIT's fsync "
+             "returning (every webhook's 200 waits for one)",
+             [&inbox] { return inbox.commit_latency(); });
   AddLatency(registry, "callgate_session_audio_event_seconds",
              "From an agent audio event read off the WebSocket to its samples in the playback "
              "buffer, over all sessions",

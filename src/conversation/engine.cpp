@@ -54,7 +54,7 @@ struct Engine::Registry {
   std::set<std::string> devices;
   std::size_t reporting = 0;  // sessions gone from `sessions` whose on_done is running
   bool shutting_down = false;
-  LatencyHistogram audio_event_latency;  // lock-free
+  metrics::LatencyHistogram audio_event_latency;  // lock-free
 
   // Before on_done: the id and the devices are free again (on_done may start a successor).
   void Remove(const std::string& id, const std::vector<std::string>& device_keys) {
@@ -561,7 +561,7 @@ std::shared_ptr<Session> Engine::Find(const std::string& session_id) const {
   return it == registry_->sessions.end() ? nullptr : it->second;
 }
 
-LatencySummary Engine::audio_event_latency() const {
+metrics::LatencySummary Engine::audio_event_latency() const {
   return registry_->audio_event_latency.Summarize();
 }
 

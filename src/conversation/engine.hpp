@@ -51,13 +51,13 @@
 
 #include "audio/backends/device_backend.hpp"
 #include "audio/backends/spec.hpp"
-#include "conversation/latency.hpp"
 #include "conversation/protocol.hpp"
 #include "conversation/session.hpp"
 #include "conversation/stats.hpp"
 #include "conversation/transport.hpp"
 #include "core/clock.hpp"
 #include "core/worker.hpp"
+#include "metrics/latency.hpp"
 #include "upstream/elevenlabs.hpp"
 
 #include <chrono>
@@ -162,7 +162,7 @@ class Engine {
   // From an `audio` event read off the WebSocket (Transport::received_at) to its samples being
   // in the session's playback buffer (parse, base64, conversion, jitter buffer), over every
   // session so far; events that arrive before the pipeline is started are not counted.
-  LatencySummary audio_event_latency() const;
+  metrics::LatencySummary audio_event_latency() const;
 
   // Refuses new sessions, stops every running one and waits up to `grace` for them to end (their
   // on_done has returned); then cuts the connections of the rest and waits up to `grace` again.

@@ -24,8 +24,8 @@
 #include <string>
 #include <string_view>
 
-#include "conversation/latency.hpp"
 #include "conversation/ticker_group.hpp"
+#include "metrics/latency.hpp"
 
 namespace callgate::net {
 class Runtime;
@@ -121,7 +121,7 @@ class TransportFactory {
   // Thread-safe. How late the lanes' rounds of ticks started after their due instants, over
   // every round so far: the audio clock's scheduling delay (a busy or starved machine).
   // Factories without lanes report nothing.
-  virtual LatencySummary tick_lateness() const { return {}; }
+  virtual metrics::LatencySummary tick_lateness() const { return {}; }
 };
 
 // The Beast implementation on `runtime`'s io_context: verified TLS (system store plus

@@ -396,6 +396,7 @@ void Inbox::Drain(sqlite3* db) {
 }
 
 void Inbox::CommitBatch(sqlite3* db, std::vector<Pending>& batch) {
+  const auto started = std::chrono::steady_clock::now();
   std::vector<SubmitResult> results(batch.size());
   std::vector<StoredEvent> stored;
   stored.reserve(batch.size());
@@ -522,6 +523,7 @@ void Inbox::CommitBatch(sqlite3* db, std::vector<Pending>& batch) {
   }
   if (failure.empty() && !store::Exec(db, "COMMIT")) failure = sqlite3_errmsg(db);
   if (failure.empty()) {
+    commit_latency_.Record(std::chrono::steady_clock::now() - started);
     std::lock_guard lock(mutex_);
     ++stats_.batches;
     stats_.largest_batch = std::max<std::uint64_t>(stats_.largest_batch, batch.size());

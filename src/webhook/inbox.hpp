@@ -34,6 +34,7 @@
 
 #include "core/clock.hpp"
 #include "core/worker.hpp"
+#include "metrics/latency.hpp"
 #include "store/database.hpp"
 #include "webhook/event.hpp"
 
@@ -198,6 +199,9 @@ class Inbox {
   void Stop();
 
   InboxStats stats() const;
+  // The group commits that stored events, each from its BEGIN to its COMMIT's fsync returning:
+  // what a slow disk adds to every webhook's 200 (/metrics: callgate_webhook_commit_seconds).
+  metrics::LatencySummary commit_latency() const { return commit_latency_.Summarize(); }
 
  private:
   struct Pending {
@@ -222,6 +226,7 @@ class Inbox {
   std::vector<EventSink*> sinks_;
   std::filesystem::path recordings_dir_;
 
+  metrics::LatencyHistogram commit_latency_;  // lock-free
   mutable std::mutex mutex_;
   std::condition_variable idle_;
   std::deque<Pending> pending_;      // waiting for the database thread

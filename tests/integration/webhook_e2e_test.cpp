@@ -135,6 +135,11 @@ TEST(WebhookEndToEnd, ASimulatedCallsSignedWebhooksCompleteTheLedgerAndServeTheA
         "\ncallgate_session_tick_lateness_seconds{quantile=\"1\"} 0\n"}) {
     EXPECT_NE(metrics->body.find(line), std::string::npos) << line << " in\n" << metrics->body;
   }
+  // The group commits that stored the two events were timed: the slowest took some time.
+  const std::string slowest_commit = "\ncallgate_webhook_commit_seconds{quantile=\"1\"} ";
+  const std::size_t at = metrics->body.find(slowest_commit);
+  ASSERT_NE(at, std::string::npos) << metrics->body;
+  EXPECT_GT(std::stod(metrics->body.substr(at + slowest_commit.size())), 0.0) << metrics->body;
 }
 
 TEST(WebhookEndToEnd, AWithheldWebhookIsReconciledFromTheApi) {

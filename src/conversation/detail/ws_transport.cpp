@@ -109,7 +109,7 @@ std::string Excerpt(std::string_view body) {
 class Lane final : public std::enable_shared_from_this<Lane> {
  public:
   Lane(asio::io_context& io, unsigned slot, unsigned slots,
-       std::shared_ptr<LatencyHistogram> lateness)
+       std::shared_ptr<metrics::LatencyHistogram> lateness)
       : strand_(asio::make_strand(io)),
         timer_(strand_),
         group_(slot, slots),
@@ -150,7 +150,7 @@ class Lane final : public std::enable_shared_from_this<Lane> {
   Strand strand_;
   asio::steady_timer timer_;
   TickerGroup group_;
-  std::shared_ptr<LatencyHistogram> lateness_;  // shared by the factory's lanes
+  std::shared_ptr<metrics::LatencyHistogram> lateness_;  // shared by the factory's lanes
   bool armed_ = false;
   std::chrono::steady_clock::time_point armed_at_;
   std::uint64_t generation_ = 0;
@@ -599,12 +599,13 @@ class WsTransportFactory final : public TransportFactory {
     return std::make_shared<WsTransport>(lanes_[lane], tls_, options_);
   }
 
-  LatencySummary tick_lateness() const override { return lateness_->Summarize(); }
+  metrics::LatencySummary tick_lateness() const override { return lateness_->Summarize(); }
 
  private:
   TransportOptions options_;
   std::shared_ptr<ssl::context> tls_;
-  std::shared_ptr<LatencyHistogram> lateness_ = std::make_shared<LatencyHistogram>();
+  std::shared_ptr<metrics::LatencyHistogram> lateness_ =
+      std::make_shared<metrics::LatencyHistogram>();
   std::vector<std::shared_ptr<Lane>> lanes_;
   std::atomic<std::size_t> next_lane_{0};
 };

@@ -114,7 +114,7 @@ class RecordingTransport final : public Transport {
 class RecordingFactory final : public TransportFactory {
  public:
   explicit RecordingFactory(std::unique_ptr<TransportFactory> inner) : inner_(std::move(inner)) {}
-  LatencySummary tick_lateness() const override { return inner_->tick_lateness(); }
+  metrics::LatencySummary tick_lateness() const override { return inner_->tick_lateness(); }
   std::shared_ptr<Transport> Create() override {
     auto wire = std::make_shared<Wire>();
     {
@@ -619,7 +619,7 @@ TEST_F(EngineTest, TransportsOfOneLaneShareItsTickAndMayStopOrReplaceTheirTicker
   EXPECT_EQ(ticks[2].load(), 3);
   // The rounds the lane's timer started are in the factory's lateness record (at least one per
   // tick of the transport that kept ticking: they all share the lane's rounds).
-  const LatencySummary late = transports_->tick_lateness();
+  const metrics::LatencySummary late = transports_->tick_lateness();
   EXPECT_GE(late.count, 10u);
   EXPECT_LE(late.p50, late.max);
   // Shut down, then wait for a task behind the shutdowns on the lane: no tick runs after it.

@@ -292,12 +292,18 @@ TEST_F(InboxTest, QueuedEventsShareOneTransaction) {
     });
   }
   EXPECT_EQ(stored.load(), 0) << "nothing is acknowledged before its commit";
+  EXPECT_EQ(inbox_->commit_latency().count, 0u);
   gate->set_value();
   all_done.get_future().wait();
   const InboxStats stats = inbox_->stats();
   EXPECT_EQ(stats.batches, 1u);
   EXPECT_EQ(stats.largest_batch, static_cast<std::uint64_t>(kEvents));
   EXPECT_EQ(stats.stored, static_cast<std::uint64_t>(kEvents));
+  // The one commit is timed, before any of its events is answered.
+  const metrics::LatencySummary commits = inbox_->commit_latency();
+  EXPECT_EQ(commits.count, 1u);
+  EXPECT_GT(commits.max.count(), 0);
+  EXPECT_GE(commits.p50, commits.max) << "one sample: its bucket's bound is at least the value";
 }
 
 TEST_F(InboxTest, DuplicatesInsideOneBatch) {

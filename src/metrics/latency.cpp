@@ -1,9 +1,9 @@
-#include "conversation/latency.hpp"
+#include "metrics/latency.hpp"
 
 #include <algorithm>
 #include <cmath>
 
-namespace callgate::conversation {
+namespace callgate::metrics {
 namespace {
 
 // The bounds of the buckets after the first ([0, 100 ns]): 100 ns * 2^(i / 8), rounded up.
@@ -82,4 +82,4 @@ void LatencyHistogram::Reset() {
   max_ns_.store(0, std::memory_order_relaxed);
 }
 
-}  // namespace callgate::conversation
+}  // namespace callgate::metrics

@@ -1,12 +1,12 @@
-// LatencyHistogram: the engine's audio-event-to-playback-buffer distribution.
-#include "conversation/latency.hpp"
+// LatencyHistogram: the distribution behind the latency quantiles on /metrics.
+#include "metrics/latency.hpp"
 
 #include <gtest/gtest.h>
 
 #include <thread>
 #include <vector>
 
-namespace callgate::conversation {
+namespace callgate::metrics {
 namespace {
 
 using namespace std::chrono_literals;
@@ -86,4 +86,4 @@ TEST(LatencyHistogramTest, ConcurrentRecordsAreAllCounted) {
 }
 
 }  // namespace
-}  // namespace callgate::conversation
+}  // namespace callgate::metrics

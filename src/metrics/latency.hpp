@@ -1,8 +1,9 @@
 // A latency distribution that any number of threads record into without a lock: log-spaced
 // buckets (8 per doubling, so a reported percentile is within 9% of the true value), from
-// 100 ns up; larger values than the last bucket land in it. The engine keeps one for the time
-// from an `audio` event read off the socket to its samples being in the playback buffer
-// (Engine::audio_event_latency()).
+// 100 ns up; larger values than the last bucket land in it. The conversation engine keeps one
+// for the time from an `audio` event read off the socket to its samples being in the playback
+// buffer (Engine::audio_event_latency()), the webhook inbox one for its group commits
+// (Inbox::commit_latency()); /metrics shows their quantiles.
 #pragma once
 
 #include <array>
@@ -11,7 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace callgate::conversation {
+namespace callgate::metrics {
 
 struct LatencySummary {
   std::uint64_t count = 0;
@@ -41,4 +42,4 @@ class LatencyHistogram {
   std::atomic<std::int64_t> max_ns_{0};
 };
 
-}  // namespace callgate::conversation
+}  // namespace callgate::metrics
