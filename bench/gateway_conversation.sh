@@ -22,6 +22,8 @@ GW_KEY=bench-gateway-key-0123456789
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 2; }
 # shellcheck source=bench/processes.sh
 source bench/processes.sh  # (the script has cd to the repository root)
+# shellcheck source=bench/machine.sh
+source bench/machine.sh
 
 sim_threads=()
 [ -n "${SIM_IO_THREADS:-}" ] && sim_threads=(--io-threads "$SIM_IO_THREADS")
@@ -101,6 +103,7 @@ hz=$(getconf CLK_TCK)
 gw_ticks=0
 gw_switches=0
 printf '%-5s %-8s %9s %8s %8s %8s %10s\n' pair path answered p50 p99 max "gen lag99"
+steal_at=$(cpu_steal)
 for i in $(seq "$RATE_PAIRS"); do
   order=(direct gateway)
   [ $((i % 2)) = 0 ] && order=(gateway direct)
@@ -117,6 +120,7 @@ for i in $(seq "$RATE_PAIRS"); do
       "$(field "$r" p50_ms)" "$(field "$r" p99_ms)" "$(field "$r" max_ms)" "$(field "$r" lag_p99_ms)"
   done
 done
+echo "host steal during the slices: $(steal_percent "$steal_at")% of the CPU time"
 [ -n "${TRACE_DIR:-}" ] && cp "$work"/trace/*.txt "$TRACE_DIR"/
 pooled() {  # label -> "n p50 p99 p99.9 max" over every slice's requests of that path
   cat "$work"/trace/"$1"-*.txt | cut -d' ' -f2 | sort -g | awk '{ v[NR] = $1 }

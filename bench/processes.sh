@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the bench scripts: a scratch directory ($work), the processes the script starts
 # (append each pid to $pids; all are stopped by pid when the script exits, never by name), a
 # wait for a port file, and a process's CPU time.

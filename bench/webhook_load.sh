@@ -37,6 +37,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+# shellcheck source=bench/machine.sh
+source bench/machine.sh  # (the script has cd to the repository root)
 wait_port() { for _ in $(seq 200); do [ -s "$1" ] && break; sleep 0.05; done; cat "$1"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime of a process
 thread_ticks() { for t in /proc/"$1"/task/*; do echo "${t##*/} $(cpu_ticks "$1/task/${t##*/}")"; done; }
@@ -74,8 +76,10 @@ if [ -n "${PERF_OUT:-}" ]; then
     > /dev/null 2>&1 &
   perf_pid=$!
 fi
+steal_at=$(cpu_steal)
 load "gateway (verify + parse + durable store)" "$work/gateway.out" \
   --url "$gw/api/webhooks/elevenlabs"
+stolen=$(steal_percent "$steal_at")
 cpu_after=$(cpu_ticks "$gw_pid")
 thread_ticks "$gw_pid" > "$work/threads.after"
 if [ -n "$perf_pid" ]; then wait "$perf_pid" || true; fi
@@ -96,6 +100,7 @@ busy=$(join "$work/threads.before" "$work/threads.after" |
   awk -v hz="$(getconf CLK_TCK)" -v s="$elapsed" '{ p = ($3 - $2) / hz / s * 100; if (p >= 1) printf "%.0f\n", p }' |
   sort -rn | tr '\n' ' ')
 echo "gateway threads, % of one core each over the ${elapsed} s of load: $busy"
+echo "host steal during the gateway's run: ${stolen}% of the CPU time (the machine's slow phases: 5-13%)"
 # Below saturation: the gateway at fixed rates (open loop), the same connections.
 for rate in ${RATES:-}; do
   load "gateway, open loop" "$work/open-$rate.out" --url "$gw/api/webhooks/elevenlabs" \
