@@ -15,9 +15,10 @@
 //
 // A new database file gets kPageBytes pages (SQLite's default is 4 KiB): a ~6 KB webhook
 // payload then sits in its table leaf instead of spilling onto overflow pages, and a group
-// commit of 25 events writes about 10 WAL frames instead of about 100, each one a header and a
-// page write (bench/README.md, issue 5: about 20% more durable events per second). A file made
-// with another page size keeps it (changing it would need a VACUUM out of WAL mode).
+// commit writes far fewer WAL frames, each one a header and a page write (strace: 35 pwrite
+// calls per commit against 201; bench/README.md, issue 5: a median 7% more durable events per
+// second). A file made with another page size keeps it (changing it needs a VACUUM out of WAL
+// mode; the README shows how).
 //
 // WAL checkpoints run on a second connection on a thread of their own, started once the WAL
 // holds kCheckpointWalBytes, so commits do not copy pages and fsync the database file (SQLite's
