@@ -150,8 +150,6 @@ Database::Database(std::string path, sqlite3* db, int schema_version, int page_b
       db_(db),
       schema_version_(schema_version),
       page_bytes_(page_bytes),
-      checkpoint_frames_(static_cast<int>(kCheckpointWalBytes / page_bytes)),
-      force_checkpoint_frames_(static_cast<int>(kForceCheckpointWalBytes / page_bytes)),
       checkpointer_("sqlite-checkpoint", 1),
       worker_("sqlite", 4096) {}
 
@@ -187,15 +185,15 @@ int Database::OnWalCommit(void* self_ptr, sqlite3* db, const char* schema, int f
   // writer copies the rest itself (little, the background copied the bulk) unless the
   // background is at it right now; past twice that, in any case.
   const bool background_busy = self->checkpoint_pending_.load();
-  if (frames >= 2 * self->force_checkpoint_frames_ ||
-      (frames >= self->force_checkpoint_frames_ && !background_busy)) {
+  const auto force_frames = static_cast<int>(kForceCheckpointWalBytes / self->page_bytes_);
+  if (frames >= 2 * force_frames || (frames >= force_frames && !background_busy)) {
     if (sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr) ==
         SQLITE_OK) {
       self->checkpoints_forced_.fetch_add(1, std::memory_order_relaxed);
     }
     return SQLITE_OK;
   }
-  if (frames >= self->checkpoint_frames_ && !self->checkpoint_pending_.exchange(true)) {
+  if (frames >= self->checkpoint_frames() && !self->checkpoint_pending_.exchange(true)) {
     if (!self->checkpointer_.Post([self] { self->Checkpoint(); })) {
       self->checkpoint_pending_ = false;
     }

@@ -89,7 +89,7 @@ class Database {
 
   // The file's page size, and the WAL frames at which a background checkpoint starts.
   int page_bytes() const { return page_bytes_; }
-  int checkpoint_frames() const { return checkpoint_frames_; }
+  int checkpoint_frames() const { return static_cast<int>(kCheckpointWalBytes / page_bytes_); }
 
   // Counters for tests and metrics: checkpoints run in the background / on the database thread.
   struct CheckpointStats {
@@ -120,8 +120,6 @@ class Database {
   sqlite3* db_;
   int schema_version_;
   int page_bytes_;
-  int checkpoint_frames_;
-  int force_checkpoint_frames_;
   // Database thread only (Acquire/Release), then Close() after the thread has stopped.
   std::unordered_map<std::string, sqlite3_stmt*, StringHash, std::equal_to<>> statements_;
   std::unordered_set<sqlite3_stmt*> in_use_;
