@@ -25,6 +25,7 @@
 #include "http/server.hpp"
 #include "metrics/registry.hpp"
 #include "net/asio_scheduler.hpp"
+#include "net/post_batch.hpp"
 #include "net/runtime.hpp"
 #include "store/database.hpp"
 #include "upstream/elevenlabs.hpp"
@@ -200,7 +201,12 @@ int Serve(const config::Config& config, const ServeOptions& options) {
     inbox = std::make_unique<webhook::Inbox>(
         *database, clock,
         webhook::InboxOptions{.data_dir = config.data_dir,
-                              .replay_window = config.webhook_max_age + config.webhook_max_future},
+                              .replay_window = config.webhook_max_age + config.webhook_max_future,
+                              .answer_scope =
+                                  [](const std::function<void()>& answer_all) {
+                                    const net::PostBatch batch;
+                                    answer_all();
+                                  }},
         std::vector<webhook::EventSink*>{&ledger_sink, &banner, &forwarder});
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());

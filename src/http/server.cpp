@@ -14,6 +14,7 @@
 #include "http/head_format.hpp"
 #include "http/response_head.hpp"
 #include "metrics/registry.hpp"
+#include "net/defer.hpp"
 #include "net/runtime.hpp"
 
 #include <spdlog/spdlog.h>
@@ -246,10 +247,11 @@ class Handoff {
  private:
   // Deferred, not posted: when the value is put on an I/O thread (an upstream answer read on
   // the same thread), the completion runs on that thread once the current handler returns,
-  // instead of waking another thread.
+  // instead of waking another thread. A thread that answers many at once (the webhook inbox's
+  // database thread) opens a net::PostBatch: one hand-off per I/O thread for all its answers.
   template <class Handler>
   static void Complete(const asio::any_io_executor& executor, Handler handler, T value) {
-    asio::defer(executor, [handler = std::move(handler), value = std::move(value)]() mutable {
+    net::Defer(executor, [handler = std::move(handler), value = std::move(value)]() mutable {
       std::move(handler)(std::move(value));
     });
   }

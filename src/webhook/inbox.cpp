@@ -537,9 +537,16 @@ void Inbox::CommitBatch(sqlite3* db, std::vector<Pending>& batch) {
     stored.clear();
   }
 
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    RemoveQuietly(batch[i].temp_recording);  // duplicates' and failures' temporary files
-    Complete(batch[i], std::move(results[i]));
+  const auto answer_all = [&] {
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      RemoveQuietly(batch[i].temp_recording);  // duplicates' and failures' temporary files
+      Complete(batch[i], std::move(results[i]));
+    }
+  };
+  if (options_.answer_scope) {
+    options_.answer_scope(answer_all);
+  } else {
+    answer_all();
   }
   if (!stored.empty()) {
     for (EventSink* sink : sinks_)

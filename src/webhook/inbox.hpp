@@ -159,6 +159,10 @@ struct InboxOptions {
   std::size_t file_queue = 64;  // file-thread tasks (audio writes, offloaded work)
   // How long a replay key is remembered: the signature's max age plus its max future skew.
   std::chrono::seconds replay_window{35 * 60};
+  // Runs the loop that answers a committed batch, on the database thread: the composition root
+  // opens a net::PostBatch around it, so that a batch's answers reach each I/O thread in one
+  // hand-off. Empty: the loop runs as it is.
+  std::function<void(const std::function<void()>& answer_all)> answer_scope;
 };
 
 class Inbox {

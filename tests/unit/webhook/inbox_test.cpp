@@ -306,6 +306,42 @@ TEST_F(InboxTest, QueuedEventsShareOneTransaction) {
   EXPECT_GE(commits.p50, commits.max) << "one sample: its bucket's bound is at least the value";
 }
 
+// The composition root wraps a batch's answers (in a net::PostBatch): every answer of the batch,
+// duplicates and all, runs inside one call of answer_scope, and the sinks only after it.
+TEST_F(InboxTest, AnswersOfABatchRunInsideOneAnswerScopeBeforeTheSinks) {
+  CloseAll();
+  std::mutex mutex;
+  std::vector<std::string> log;  // what ran, in order
+  bool in_scope = false;         // database thread only
+  auto note = [&](std::string what) {
+    std::lock_guard lock(mutex);
+    log.push_back(std::move(what));
+  };
+  Open(InboxOptions{.answer_scope = [&](const std::function<void()>& answer_all) {
+    note("scope opens");
+    in_scope = true;
+    answer_all();
+    in_scope = false;
+    note("scope closes; events sunk: " + std::to_string(sink_.events().size()));
+  }});
+  auto gate = BlockDatabase();
+  std::atomic<int> left{3};
+  std::promise<void> all_answered;
+  for (const char* conversation : {"conv_s1", "conv_s2", "conv_s1"}) {
+    inbox_->Submit(Make(Transcription(conversation)), [&](SubmitResult result) {
+      note(std::string(in_scope ? "in scope: " : "outside: ") +
+           std::string(SubmitStatusName(result.status)));
+      if (--left == 0) all_answered.set_value();
+    });
+  }
+  gate->set_value();
+  all_answered.get_future().wait();
+  ASSERT_TRUE(callgate::testing::WaitFor([&] { return sink_.events().size() == 2; }, 10s));
+  std::lock_guard lock(mutex);
+  EXPECT_EQ(log, (std::vector<std::string>{"scope opens", "in scope: stored", "in scope: stored",
+                                           "in scope: duplicate", "scope closes; events sunk: 0"}));
+}
+
 TEST_F(InboxTest, DuplicatesInsideOneBatch) {
   auto gate = BlockDatabase();
   std::vector<std::future<SubmitResult>> results;
