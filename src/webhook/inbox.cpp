@@ -200,7 +200,7 @@ constexpr std::string_view kFindEventSql =
 constexpr std::string_view kInsertEventSql =
     "INSERT INTO webhook_events (event_id, type, conversation_id, agent_id, event_timestamp,"
     " received_at_ms, source, verification, payload, payload_bytes, recording)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING";
 constexpr std::string_view kInsertReplaySql =
     "INSERT OR REPLACE INTO webhook_replay_keys (key_hash, event_id, expires_at_ms)"
     " VALUES (?1, ?2, ?3)";
@@ -434,8 +434,10 @@ void Inbox::CommitBatch(sqlite3* db, std::vector<Pending>& batch) {
         continue;
       }
     }
-    // A redelivered event?
-    if (error.empty() && !event.conversation_id.empty()) {
+    // A redelivered event? For most events the INSERT below finds out (it does nothing on the
+    // dedup index's conflict): one index look-up instead of two. An event with a recording
+    // must know before its file is renamed into place, over the first one's.
+    if (error.empty() && !event.conversation_id.empty() && !p.temp_recording.empty()) {
       store::Statement q(db, kFindEventSql);
       q.BindView(1, event.type);
       q.BindView(2, event.conversation_id);
@@ -474,6 +476,18 @@ void Inbox::CommitBatch(sqlite3* db, std::vector<Pending>& batch) {
       q.Bind(10, static_cast<std::int64_t>(event.raw.size()));
       q.BindTextOrNull(11, recording);
       if (q.Step() != SQLITE_DONE) error = q.error();
+    }
+    if (error.empty() && sqlite3_changes(db) == 0) {
+      // Nothing inserted: a redelivery (the dedup index's conflict), whose first event is the
+      // answer. (The other unique key, event_id, has 64 random bits per millisecond.)
+      store::Statement q(db, kFindEventSql);
+      q.BindView(1, event.type);
+      q.BindView(2, event.conversation_id);
+      if (auto first = FirstEventId(q, error)) {
+        result = {.status = SubmitStatus::kDuplicate, .event_id = std::move(*first)};
+        continue;
+      }
+      if (error.empty()) error = "the event id " + p.event_id + " is already taken";
     }
     if (!error.empty()) {
       spdlog::error("webhook inbox: event {} ({}) not stored: {}", p.event_id, event.type, error);
