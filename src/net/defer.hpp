@@ -34,8 +34,8 @@ void AddToOpenBatch(const boost::asio::any_io_executor& executor,
 template <class Function>
 void Defer(const boost::asio::any_io_executor& executor, Function function) {
   if (detail::BatchOpen()) {
-    detail::AddToOpenBatch(
-        executor, std::make_unique<detail::BatchedTaskOf<Function>>(std::move(function)));
+    detail::AddToOpenBatch(executor,
+                           std::make_unique<detail::BatchedTaskOf<Function>>(std::move(function)));
     return;
   }
   boost::asio::defer(executor, std::move(function));
