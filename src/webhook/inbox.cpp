@@ -215,6 +215,15 @@ std::optional<std::string> FirstEventId(store::Statement& query, std::string& er
   return std::nullopt;
 }
 
+// The stored event of the same type and conversation as `event`, if any (see FirstEventId).
+std::optional<std::string> FirstOfConversation(sqlite3* db, const Event& event,
+                                               std::string& error) {
+  store::Statement q(db, kFindEventSql);
+  q.BindView(1, event.type);
+  q.BindView(2, event.conversation_id);
+  return FirstEventId(q, error);
+}
+
 }  // namespace
 
 Inbox::Inbox(store::Database& database, const core::Clock& clock, InboxOptions options,
@@ -438,10 +447,7 @@ void Inbox::CommitBatch(sqlite3* db, std::vector<Pending>& batch) {
     // dedup index's conflict): one index look-up instead of two. An event with a recording
     // must know before its file is renamed into place, over the first one's.
     if (error.empty() && !event.conversation_id.empty() && !p.temp_recording.empty()) {
-      store::Statement q(db, kFindEventSql);
-      q.BindView(1, event.type);
-      q.BindView(2, event.conversation_id);
-      if (auto first = FirstEventId(q, error)) {
+      if (auto first = FirstOfConversation(db, event, error)) {
         result = {.status = SubmitStatus::kDuplicate, .event_id = std::move(*first)};
         continue;
       }
@@ -480,10 +486,7 @@ void Inbox::CommitBatch(sqlite3* db, std::vector<Pending>& batch) {
     if (error.empty() && sqlite3_changes(db) == 0) {
       // Nothing inserted: a redelivery (the dedup index's conflict), whose first event is the
       // answer. (The other unique key, event_id, has 64 random bits per millisecond.)
-      store::Statement q(db, kFindEventSql);
-      q.BindView(1, event.type);
-      q.BindView(2, event.conversation_id);
-      if (auto first = FirstEventId(q, error)) {
+      if (auto first = FirstOfConversation(db, event, error)) {
         result = {.status = SubmitStatus::kDuplicate, .event_id = std::move(*first)};
         continue;
       }
