@@ -4,6 +4,10 @@
 BUILD_DIR   ?= build
 ASAN_DIR    ?= build-asan
 BUILD_TYPE  ?= Release
+# The release build uses g++ 12, the sanitizer build clang 14, so that `make test` keeps both of
+# Debian's compilers building the whole tree with -Werror.
+RELEASE_CXX ?= g++
+ASAN_CXX    ?= clang++
 CMAKE       ?= cmake
 # Extra arguments for `make run`, e.g. make run ARGS="--port 9000"
 ARGS        ?=
@@ -19,7 +23,8 @@ deps:
 	@bash scripts/install-deps.sh
 
 $(BUILD_DIR)/build.ninja:
-	$(CMAKE) -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	$(CMAKE) -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	  -DCMAKE_CXX_COMPILER=$(RELEASE_CXX)
 
 # The release binary at build/callgate.
 build: deps $(BUILD_DIR)/build.ninja
@@ -31,7 +36,7 @@ build: deps $(BUILD_DIR)/build.ninja
 run: build
 	./$(BUILD_DIR)/callgate serve --loopback-if-no-keys --demo-if-no-elevenlabs-key $(ARGS)
 
-# Every test: unit + integration on the release build, then again under ASan + UBSan.
+# Every test: unit + integration on the release build (g++), then again under ASan + UBSan (clang).
 test: deps
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory test-release && \
@@ -43,7 +48,8 @@ test-release: $(BUILD_DIR)/build.ninja
 	cd $(BUILD_DIR) && ctest --output-on-failure -j2 --timeout 300
 
 test-asan:
-	$(CMAKE) -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCALLGATE_SANITIZE=ON
+	$(CMAKE) -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCALLGATE_SANITIZE=ON \
+	  -DCMAKE_CXX_COMPILER=$(ASAN_CXX)
 	$(CMAKE) --build $(ASAN_DIR)
 	cd $(ASAN_DIR) && ctest --output-on-failure -j2 --timeout 600
 

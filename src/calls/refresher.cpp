@@ -111,9 +111,10 @@ struct StatusRefresher::State : std::enable_shared_from_this<State> {
         to_fetch.emplace_back(std::move(call_id), it->second.conversation_id);
       }
     }
-    for (auto& [call_id, conversation_id] : to_fetch) {
+    // (Plain names, not structured bindings: clang 14 cannot capture a binding in a lambda.)
+    for (auto& fetch : to_fetch) {
       Guarded([&] {
-        source.Fetch(conversation_id, [weak = weak(), call_id](FetchResult result) {
+        source.Fetch(fetch.second, [weak = weak(), call_id = fetch.first](FetchResult result) {
           if (const auto self = weak.lock()) self->OnFetched(call_id, std::move(result));
         });
       });
@@ -252,7 +253,7 @@ struct StatusRefresher::State : std::enable_shared_from_this<State> {
     for (const auto& [call_id, delay] : polls)
       Schedule(call_id, delay);
     for (const auto& [call_id, delay] : orphan_checks) {
-      Guarded([&, call_id = call_id] {
+      Guarded([&, call_id = call_id, delay = delay] {
         scheduler.After(delay, [weak = weak(), call_id] {
           if (const auto self = weak.lock()) self->CheckOrphan(call_id);
         });

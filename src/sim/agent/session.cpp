@@ -33,7 +33,7 @@ std::string Clip(std::string_view text) {
 // Incremental SHA-256 over the decoded user audio, in arrival order.
 struct Session::Sha256 {
   struct Free {
-    void operator()(EVP_MD_CTX* ctx) const noexcept { EVP_MD_CTX_free(ctx); }
+    void operator()(EVP_MD_CTX* context) const noexcept { EVP_MD_CTX_free(context); }
   };
   std::unique_ptr<EVP_MD_CTX, Free> ctx{EVP_MD_CTX_new()};
   Sha256() { EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr); }

@@ -9,8 +9,6 @@ namespace {
 using boost::json::parse;
 using namespace std::chrono_literals;
 
-constexpr char kTwilio[] = "/v1/convai/twilio/outbound-call";
-
 std::string AddFault(SimHarness& sim, const std::string& spec) {
   const Reply reply = sim.Must("POST", "/_sim/faults", {}, spec);
   EXPECT_EQ(reply.status, 200) << reply.body;
