@@ -98,7 +98,11 @@ struct StatusRefresher::State : std::enable_shared_from_this<State> {
 
   // Starts as many waiting cycles as the concurrency bound allows.
   void Pump() {
-    std::vector<std::pair<std::string, std::string>> to_fetch;
+    struct Due {
+      std::string call_id;
+      std::string conversation_id;
+    };
+    std::vector<Due> to_fetch;
     {
       std::lock_guard lock(mutex);
       if (stopped) return;
@@ -108,15 +112,16 @@ struct StatusRefresher::State : std::enable_shared_from_this<State> {
         const auto it = calls.find(call_id);
         if (it == calls.end()) continue;
         ++stats.in_flight;
-        to_fetch.emplace_back(std::move(call_id), it->second.conversation_id);
+        to_fetch.push_back({std::move(call_id), it->second.conversation_id});
       }
     }
-    // (Plain names, not structured bindings: clang 14 cannot capture a binding in a lambda.)
-    for (auto& fetch : to_fetch) {
+    for (const Due& due : to_fetch) {  // (no structured binding: clang 14 cannot capture one)
       Guarded([&] {
-        source.Fetch(fetch.second, [weak = weak(), call_id = fetch.first](FetchResult result) {
-          if (const auto self = weak.lock()) self->OnFetched(call_id, std::move(result));
-        });
+        source.Fetch(due.conversation_id,
+                     [weak = weak(), call_id = due.call_id](FetchResult result) {
+                       if (const auto self = weak.lock())
+                         self->OnFetched(call_id, std::move(result));
+                     });
       });
     }
   }
